@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kernel bindings: everything in `kernel::bindings`, plus what bindgen
+//! generated from `rust/rvhost_bindings.h` (misc devices, vhost uapi structs and
+//! ioctl numbers, our C helpers).
+
+#![allow(
+    clippy::all,
+    dead_code,
+    improper_ctypes,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    unreachable_pub,
+    unsafe_op_in_unsafe_fn
+)]
+
+pub(crate) use kernel::bindings::*;
+
+include!("rvhost_bindings_generated.rs");
+
+// SAFETY: the vhost uapi argument structs are plain integers without padding
+// holes that matter for reading: every bit pattern is a valid value.
+unsafe impl kernel::types::FromBytes for vhost_vring_state {}
+// SAFETY: as above.
+unsafe impl kernel::types::FromBytes for vhost_vring_file {}
+// SAFETY: as above.
+unsafe impl kernel::types::FromBytes for vhost_vring_addr {}
+// SAFETY: as above.
+unsafe impl kernel::types::FromBytes for vhost_memory_region {}
+// SAFETY: `vhost_vring_state` is two `u32`s: no padding, so every byte is initialised.
+unsafe impl kernel::types::AsBytes for vhost_vring_state {}

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rvhost_net: an in-kernel virtio-net host ("vhost-net") written in Rust.
+//!
+//! `/dev/rvhost-net` speaks the vhost / vhost-net ioctl ABI of
+//! `include/uapi/linux/vhost.h`, so a VMM that drives `/dev/vhost-net` can drive
+//! it unchanged. See `Documentation/` in the repository.
+//!
+//! Layout: `logic` is the pure, `no_std`, allocation-free logic shared with the
+//! host test crate; `bindings`, `miscdev` and `mm` are the thin unsafe wrappers;
+//! `device` is the driver, in safe Rust.
+
+use kernel::{c_str, prelude::*};
+
+#[macro_use]
+mod ktest;
+
+mod abi;
+mod bindings;
+#[deny(unsafe_code)]
+mod device;
+#[path = "logic/lib.rs"]
+#[deny(unsafe_code)]
+pub mod logic;
+mod miscdev;
+mod mm;
+#[deny(unsafe_code)]
+mod tests;
+#[deny(unsafe_code)]
+mod uarg;
+
+module! {
+    type: RvhostNet,
+    name: "rvhost_net",
+    author: "rvhost developers",
+    description: "In-kernel virtio-net host (vhost-net ABI) in Rust",
+    license: "GPL",
+}
+
+struct RvhostNet {
+    _misc: Pin<KBox<miscdev::Registration<device::VhostNet>>>,
+}
+
+impl kernel::Module for RvhostNet {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let misc = KBox::pin_init(
+            miscdev::Registration::register(c_str!("rvhost-net"), module),
+            GFP_KERNEL,
+        )?;
+        pr_info!("/dev/rvhost-net registered\n");
+        Ok(Self { _misc: misc })
+    }
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Kernel interfaces rvhost_net needs beyond what kernel::bindings carries.
+ * scripts/module-bindgen runs bindgen on this header with the flags the
+ * kernel's own bindgen run used, so layouts come from the real headers.
+ */
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/vhost.h>
+#include "rvhost_helpers.h"
+
+/*
+ * Function-like macros are invisible to bindgen; constant variables are not.
+ * Only bindgen reads these definitions (this header is not compiled into C).
+ */
+const int RVHOST_MISC_DYNAMIC_MINOR = MISC_DYNAMIC_MINOR;
+const unsigned int RVHOST_VHOST_GET_FEATURES = VHOST_GET_FEATURES;
+const unsigned int RVHOST_VHOST_SET_FEATURES = VHOST_SET_FEATURES;
+const unsigned int RVHOST_VHOST_SET_OWNER = VHOST_SET_OWNER;
+const unsigned int RVHOST_VHOST_RESET_OWNER = VHOST_RESET_OWNER;
+const unsigned int RVHOST_VHOST_SET_MEM_TABLE = VHOST_SET_MEM_TABLE;
+const unsigned int RVHOST_VHOST_SET_LOG_BASE = VHOST_SET_LOG_BASE;
+const unsigned int RVHOST_VHOST_SET_LOG_FD = VHOST_SET_LOG_FD;
+const unsigned int RVHOST_VHOST_SET_VRING_NUM = VHOST_SET_VRING_NUM;
+const unsigned int RVHOST_VHOST_SET_VRING_ADDR = VHOST_SET_VRING_ADDR;
+const unsigned int RVHOST_VHOST_SET_VRING_BASE = VHOST_SET_VRING_BASE;
+const unsigned int RVHOST_VHOST_GET_VRING_BASE = VHOST_GET_VRING_BASE;
+const unsigned int RVHOST_VHOST_SET_VRING_KICK = VHOST_SET_VRING_KICK;
+const unsigned int RVHOST_VHOST_SET_VRING_CALL = VHOST_SET_VRING_CALL;
+const unsigned int RVHOST_VHOST_SET_VRING_ERR = VHOST_SET_VRING_ERR;
+const unsigned int RVHOST_VHOST_SET_VRING_BUSYLOOP_TIMEOUT = VHOST_SET_VRING_BUSYLOOP_TIMEOUT;
+const unsigned int RVHOST_VHOST_GET_VRING_BUSYLOOP_TIMEOUT = VHOST_GET_VRING_BUSYLOOP_TIMEOUT;
+const unsigned int RVHOST_VHOST_SET_BACKEND_FEATURES = VHOST_SET_BACKEND_FEATURES;
+const unsigned int RVHOST_VHOST_GET_BACKEND_FEATURES = VHOST_GET_BACKEND_FEATURES;
+const unsigned int RVHOST_VHOST_NET_SET_BACKEND = VHOST_NET_SET_BACKEND;

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit suites of rvhost_net, run at `insmod` in the test kernel.
+//!
+//! They exercise the pure logic as compiled into the module (the same files
+//! `cargo test` checks on the host) and the kernel-side glue around it.
+
+use crate::device::to_error;
+use crate::ktest::TestResult;
+use crate::logic::{
+    errno::Errno,
+    features::{self, Features},
+    ioctl::{stage_of, Stage, VhostIoctl},
+    owner::Ownership,
+};
+use kernel::prelude::*;
+
+// --- ioctl decoding ----------------------------------------------------------
+
+fn decode_every_request() -> TestResult {
+    for req in VhostIoctl::ALL {
+        check_eq!(VhostIoctl::decode(req.number()), Some(req));
+    }
+    Ok(())
+}
+
+fn decode_rejects_foreign_numbers() -> TestResult {
+    // Same request number with the wrong size or direction, another magic, garbage.
+    check_eq!(VhostIoctl::decode(0x8004_af00), None);
+    check_eq!(VhostIoctl::decode(0x4008_ae00), None);
+    check_eq!(VhostIoctl::decode(0xffff_ffff), None);
+    check_eq!(VhostIoctl::decode(0), None);
+    Ok(())
+}
+
+fn dispatch_stages_follow_upstream() -> TestResult {
+    check_eq!(VhostIoctl::SetOwner.stage(), Stage::Net);
+    check_eq!(VhostIoctl::NetSetBackend.stage(), Stage::Net);
+    check_eq!(VhostIoctl::SetMemTable.stage(), Stage::Device);
+    check_eq!(VhostIoctl::SetVringNum.stage(), Stage::Vring);
+    // Unknown numbers fall through to the ring path, as in vhost_vring_ioctl().
+    check_eq!(stage_of(0x0000_af7f), Stage::Vring);
+    Ok(())
+}
+
+kunit_suite!(
+    ioctl_decode,
+    [
+        decode_every_request,
+        decode_rejects_foreign_numbers,
+        dispatch_stages_follow_upstream
+    ]
+);
+
+// --- feature negotiation -----------------------------------------------------
+
+fn offered_features_accepted() -> TestResult {
+    check_eq!(Features::negotiate(features::OFFERED).map(Features::bits), Ok(features::OFFERED));
+    check_eq!(Features::negotiate(0).map(Features::bits), Ok(0));
+    Ok(())
+}
+
+fn unknown_feature_bits_refused() -> TestResult {
+    check_eq!(Features::negotiate(1 << 63), Err(Errno::OpNotSupp));
+    check_eq!(Features::negotiate(1 << features::VHOST_F_LOG_ALL), Err(Errno::OpNotSupp));
+    check_eq!(features::negotiate_backend(1 << 5), Err(Errno::OpNotSupp));
+    Ok(())
+}
+
+fn net_header_length() -> TestResult {
+    let hdr = 1u64 << features::VHOST_NET_F_VIRTIO_NET_HDR;
+    check_eq!(Features::negotiate(hdr).map(|f| f.device_hdr_len()), Ok(10));
+    let v1 = hdr | 1 << features::VIRTIO_F_VERSION_1;
+    check_eq!(Features::negotiate(v1).map(|f| f.device_hdr_len()), Ok(12));
+    let sock_hdr = 1u64 << features::VIRTIO_NET_F_MRG_RXBUF;
+    check_eq!(Features::negotiate(sock_hdr).map(|f| f.device_hdr_len()), Ok(0));
+    Ok(())
+}
+
+kunit_suite!(
+    feature_negotiation,
+    [
+        offered_features_accepted,
+        unknown_feature_bits_refused,
+        net_header_length
+    ]
+);
+
+// --- owner state machine and errnos -------------------------------------------
+
+fn owner_set_once() -> TestResult {
+    let mut owner = Ownership::new();
+    check_eq!(owner.check(&1u32), Err(Errno::Perm));
+    check_eq!(owner.set(1), Ok(()));
+    check_eq!(owner.set(1), Err(Errno::Busy));
+    check_eq!(owner.check(&1), Ok(()));
+    check_eq!(owner.check(&2), Err(Errno::Perm));
+    Ok(())
+}
+
+fn owner_reset_then_set_again() -> TestResult {
+    let mut owner = Ownership::new();
+    check_eq!(owner.reset(&1u32), Err(Errno::Perm));
+    check_eq!(owner.set(1), Ok(()));
+    check_eq!(owner.reset(&2), Err(Errno::Perm));
+    check_eq!(owner.reset(&1), Ok(1));
+    check!(!owner.is_owned());
+    check_eq!(owner.set(2), Ok(()));
+    Ok(())
+}
+
+fn errnos_reach_userspace_unchanged() -> TestResult {
+    check_eq!(to_error(Errno::Perm).to_errno(), EPERM.to_errno());
+    check_eq!(to_error(Errno::Busy).to_errno(), EBUSY.to_errno());
+    check_eq!(to_error(Errno::Fault).to_errno(), EFAULT.to_errno());
+    check_eq!(to_error(Errno::NoTty).to_errno(), ENOTTY.to_errno());
+    check_eq!(to_error(Errno::OpNotSupp).to_errno(), -95);
+    check_eq!(to_error(Errno::NoBufs).to_errno(), -105);
+    check_eq!(to_error(Errno::NotSock).to_errno(), -88);
+    Ok(())
+}
+
+kunit_suite!(
+    owner_state,
+    [
+        owner_set_once,
+        owner_reset_then_set_again,
+        errnos_reach_userspace_unchanged
+    ]
+);
+
+// --- harness self-test (only in builds with RVHOST_KUNIT_SELFTEST_FAIL=1) ----
+
+#[cfg(rvhost_kunit_selftest_fail)]
+fn deliberately_fails() -> TestResult {
+    check_eq!(1 + 1, 3);
+    Ok(())
+}
+
+#[cfg(rvhost_kunit_selftest_fail)]
+kunit_suite!(selftest, [deliberately_fails]);

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Typed access to an ioctl's user-space argument.
+
+use kernel::{
+    prelude::*,
+    types::{AsBytes, FromBytes},
+    uaccess::UserSlice,
+};
+
+/// The user address an ioctl was passed.
+#[derive(Clone, Copy)]
+pub(crate) struct UserArg(usize);
+
+impl UserArg {
+    pub(crate) fn new(addr: usize) -> Self {
+        Self(addr)
+    }
+
+    /// Reads a `T` from the argument (`EFAULT` if it cannot be read).
+    pub(crate) fn read<T: FromBytes>(self) -> Result<T> {
+        UserSlice::new(self.0, core::mem::size_of::<T>()).reader().read()
+    }
+
+    /// Writes a `T` to the argument (`EFAULT` if it cannot be written).
+    pub(crate) fn write<T: AsBytes>(self, value: &T) -> Result {
+        UserSlice::new(self.0, core::mem::size_of::<T>()).writer().write(value)
+    }
+}

@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# Shared settings for rvhost's scripts: pinned versions and the cache layout.
+# Sourced, never run.
+
+RVHOST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RVHOST_CACHE=${RVHOST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rvhost}
+
+# Pinned tool versions (the 6.12 tree accepts these; see Documentation/rig.md).
+BINDGEN_VERSION=0.73.2
+VIRTME_NG_VERSION=1.42
+KERNEL_SERIES=6.12
+
+export PATH="$HOME/.cargo/bin:$RVHOST_CACHE/venv/bin:$PATH"
+
+die() { echo "error: $*" >&2; exit 1; }
+step() { echo "==> $*"; }
+
+# Debian's linux-source tarball for the pinned series.
+kernel_tarball() {
+	ls /usr/src/linux-source-"$KERNEL_SERIES".tar.xz 2>/dev/null
+}
+
+# The upstream version inside the tarball, e.g. 6.12.57 (Debian names it 6.12).
+kernel_version() {
+	dpkg-query -W -f='${Version}' "linux-source-$KERNEL_SERIES" 2>/dev/null | sed 's/-.*//'
+}
+
+# Cache key of a kernel build: kernel version, config fragment, rustc, bindgen, LLVM.
+kernel_build_key() {
+	local frag_hash rustc_v
+	frag_hash=$(cat "$RVHOST_ROOT"/kernel/*.config | sha256sum | cut -c1-12)
+	rustc_v=$(rustc --version | awk '{print $2}')
+	echo "$(kernel_version)-$frag_hash-rustc$rustc_v-bindgen$BINDGEN_VERSION"
+}
+
+kernel_build_dir() {
+	echo "$RVHOST_CACHE/kernel/build-$(kernel_build_key)"
+}
