@@ -22,12 +22,8 @@ static_assert!(V::GetVringBase.number() == b::RVHOST_VHOST_GET_VRING_BASE);
 static_assert!(V::SetVringKick.number() == b::RVHOST_VHOST_SET_VRING_KICK);
 static_assert!(V::SetVringCall.number() == b::RVHOST_VHOST_SET_VRING_CALL);
 static_assert!(V::SetVringErr.number() == b::RVHOST_VHOST_SET_VRING_ERR);
-static_assert!(
-    V::SetVringBusyloopTimeout.number() == b::RVHOST_VHOST_SET_VRING_BUSYLOOP_TIMEOUT
-);
-static_assert!(
-    V::GetVringBusyloopTimeout.number() == b::RVHOST_VHOST_GET_VRING_BUSYLOOP_TIMEOUT
-);
+static_assert!(V::SetVringBusyloopTimeout.number() == b::RVHOST_VHOST_SET_VRING_BUSYLOOP_TIMEOUT);
+static_assert!(V::GetVringBusyloopTimeout.number() == b::RVHOST_VHOST_GET_VRING_BUSYLOOP_TIMEOUT);
 static_assert!(V::SetBackendFeatures.number() == b::RVHOST_VHOST_SET_BACKEND_FEATURES);
 static_assert!(V::GetBackendFeatures.number() == b::RVHOST_VHOST_GET_BACKEND_FEATURES);
 static_assert!(V::NetSetBackend.number() == b::RVHOST_VHOST_NET_SET_BACKEND);

@@ -147,7 +147,7 @@ impl<T: MiscDevice> Registration<T> {
         // SAFETY: `private_data` holds the `Arc` from `open_callback`; the file is
         // not released while an ioctl runs, so the borrow cannot outlive it.
         let state = unsafe { Arc::<T>::borrow((*file).private_data) };
-        match T::ioctl(state, cmd, arg as usize) {
+        match T::ioctl(state, cmd, arg) {
             Ok(ret) => ret as c_long,
             Err(err) => err.to_errno() as c_long,
         }

@@ -55,14 +55,20 @@ kunit_suite!(
 // --- feature negotiation -----------------------------------------------------
 
 fn offered_features_accepted() -> TestResult {
-    check_eq!(Features::negotiate(features::OFFERED).map(Features::bits), Ok(features::OFFERED));
+    check_eq!(
+        Features::negotiate(features::OFFERED).map(Features::bits),
+        Ok(features::OFFERED)
+    );
     check_eq!(Features::negotiate(0).map(Features::bits), Ok(0));
     Ok(())
 }
 
 fn unknown_feature_bits_refused() -> TestResult {
     check_eq!(Features::negotiate(1 << 63), Err(Errno::OpNotSupp));
-    check_eq!(Features::negotiate(1 << features::VHOST_F_LOG_ALL), Err(Errno::OpNotSupp));
+    check_eq!(
+        Features::negotiate(1 << features::VHOST_F_LOG_ALL),
+        Err(Errno::OpNotSupp)
+    );
     check_eq!(features::negotiate_backend(1 << 5), Err(Errno::OpNotSupp));
     Ok(())
 }
@@ -73,7 +79,10 @@ fn net_header_length() -> TestResult {
     let v1 = hdr | 1 << features::VIRTIO_F_VERSION_1;
     check_eq!(Features::negotiate(v1).map(|f| f.device_hdr_len()), Ok(12));
     let sock_hdr = 1u64 << features::VIRTIO_NET_F_MRG_RXBUF;
-    check_eq!(Features::negotiate(sock_hdr).map(|f| f.device_hdr_len()), Ok(0));
+    check_eq!(
+        Features::negotiate(sock_hdr).map(|f| f.device_hdr_len()),
+        Ok(0)
+    );
     Ok(())
 }
 

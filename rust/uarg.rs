@@ -19,11 +19,15 @@ impl UserArg {
 
     /// Reads a `T` from the argument (`EFAULT` if it cannot be read).
     pub(crate) fn read<T: FromBytes>(self) -> Result<T> {
-        UserSlice::new(self.0, core::mem::size_of::<T>()).reader().read()
+        UserSlice::new(self.0, core::mem::size_of::<T>())
+            .reader()
+            .read()
     }
 
     /// Writes a `T` to the argument (`EFAULT` if it cannot be written).
     pub(crate) fn write<T: AsBytes>(self, value: &T) -> Result {
-        UserSlice::new(self.0, core::mem::size_of::<T>()).writer().write(value)
+        UserSlice::new(self.0, core::mem::size_of::<T>())
+            .writer()
+            .write(value)
     }
 }

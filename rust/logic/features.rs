@@ -104,7 +104,10 @@ mod tests {
 
     #[test]
     fn offered_bits_are_accepted_and_others_refused() {
-        assert_eq!(Features::negotiate(OFFERED).map(Features::bits), Ok(OFFERED));
+        assert_eq!(
+            Features::negotiate(OFFERED).map(Features::bits),
+            Ok(OFFERED)
+        );
         assert_eq!(Features::negotiate(0).map(Features::bits), Ok(0));
         assert_eq!(Features::negotiate(1 << 63), Err(Errno::OpNotSupp));
         assert_eq!(
