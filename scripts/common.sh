@@ -25,10 +25,22 @@ kernel_version() {
 	dpkg-query -W -f='${Version}' "linux-source-$KERNEL_SERIES" 2>/dev/null | sed 's/-.*//'
 }
 
-# Cache key of a kernel build: kernel version, config fragment, rustc, bindgen, LLVM.
+# Kernel flavours: "debug" (default: KASAN, lockdep, ... for tests) and
+# "nodebug" (the same kernel without the debugging options, for timing).
+RVHOST_KERNEL_FLAVOR=${RVHOST_KERNEL_FLAVOR:-debug}
+kernel_fragments() {
+	case "$RVHOST_KERNEL_FLAVOR" in
+	debug) echo "$RVHOST_ROOT/kernel/base.config $RVHOST_ROOT/kernel/debug.config" ;;
+	nodebug) echo "$RVHOST_ROOT/kernel/base.config" ;;
+	*) die "unknown RVHOST_KERNEL_FLAVOR=$RVHOST_KERNEL_FLAVOR (debug or nodebug)" ;;
+	esac
+}
+
+# Cache key of a kernel build: kernel version, config fragments, rustc, bindgen.
 kernel_build_key() {
 	local frag_hash rustc_v
-	frag_hash=$(cat "$RVHOST_ROOT"/kernel/*.config | sha256sum | cut -c1-12)
+	# shellcheck disable=SC2046
+	frag_hash=$(cat $(kernel_fragments) | grep -v -e "^#" -e "^$" | sha256sum | cut -c1-12)
 	rustc_v=$(rustc --version | awk '{print $2}')
 	echo "$(kernel_version)-$frag_hash-rustc$rustc_v-bindgen$BINDGEN_VERSION"
 }
