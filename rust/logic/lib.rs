@@ -9,4 +9,5 @@
 pub mod errno;
 pub mod features;
 pub mod ioctl;
+pub mod memtable;
 pub mod owner;

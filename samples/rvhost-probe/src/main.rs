@@ -25,6 +25,49 @@ struct Args {
     /// The reference device (upstream vhost_net.ko).
     #[arg(long, default_value = "/dev/vhost-net")]
     reference: String,
+    /// Only show the feature bits each device offers (VHOST_GET_FEATURES), by name.
+    #[arg(long)]
+    features_only: bool,
+}
+
+/// Feature bits a vhost-net device may offer, by name.
+const FEATURE_NAMES: &[(u32, &str)] = &[
+    (15, "VIRTIO_NET_F_MRG_RXBUF"),
+    (24, "VIRTIO_F_NOTIFY_ON_EMPTY"),
+    (26, "VHOST_F_LOG_ALL"),
+    (27, "VIRTIO_F_ANY_LAYOUT / VHOST_NET_F_VIRTIO_NET_HDR"),
+    (28, "VIRTIO_RING_F_INDIRECT_DESC"),
+    (29, "VIRTIO_RING_F_EVENT_IDX"),
+    (32, "VIRTIO_F_VERSION_1"),
+    (33, "VIRTIO_F_ACCESS_PLATFORM"),
+    (40, "VIRTIO_F_RING_RESET"),
+];
+
+/// Prints the features `path` offers, one per line.
+fn show_features(path: &str) -> Result<()> {
+    let dev = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {path}"))?;
+    let outcome = Call::GetFeatures.run(&dev);
+    anyhow::ensure!(
+        outcome.ret == 0,
+        "{path}: VHOST_GET_FEATURES failed: {}",
+        errno_name(outcome.errno)
+    );
+    let bits = outcome.value.unwrap_or(0);
+    println!("{path}: VHOST_GET_FEATURES = {bits:#x}");
+    for bit in 0..64 {
+        if bits & (1 << bit) != 0 {
+            let name = FEATURE_NAMES
+                .iter()
+                .find(|(b, _)| *b == bit)
+                .map_or("(unnamed)", |(_, n)| n);
+            println!("  bit {bit:2}  {name}");
+        }
+    }
+    Ok(())
 }
 
 /// An unknown request in the vhost range (`_IO(0xAF, 0x7f)`).
@@ -391,6 +434,13 @@ fn errno_name(errno: i32) -> String {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.features_only {
+        show_features(&args.device)?;
+        if std::path::Path::new(&args.reference).exists() {
+            show_features(&args.reference)?;
+        }
+        return Ok(());
+    }
     let mut agreed = 0;
     let mut differed = 0;
 

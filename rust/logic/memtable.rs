@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The guest memory table (`VHOST_SET_MEM_TABLE`): guest-physical ranges
+//! mapped to the owner's user addresses. Descriptor buffer addresses are
+//! guest-physical and reach guest memory only through [`MemTable::translate`].
+
+use super::errno::Errno;
+
+/// Upstream's default `max_mem_regions`.
+pub const MAX_REGIONS: usize = 64;
+
+/// One `struct vhost_memory_region`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Region {
+    /// First guest-physical address.
+    pub guest_phys_addr: u64,
+    /// Length in bytes.
+    pub memory_size: u64,
+    /// The owner's user address of the first byte.
+    pub userspace_addr: u64,
+}
+
+impl Region {
+    /// Last guest-physical address, or `None` for an empty or wrapping region
+    /// (which upstream refuses with `EFAULT`).
+    fn last(&self) -> Option<u64> {
+        if self.memory_size == 0 {
+            return None;
+        }
+        self.guest_phys_addr.checked_add(self.memory_size - 1)
+    }
+}
+
+/// Whether `[addr, addr + size)` lies in user space below `limit`
+/// (the kernel's `access_ok`; `limit` is `TASK_SIZE_MAX`).
+pub const fn user_range_ok(addr: u64, size: u64, limit: u64) -> bool {
+    match addr.checked_add(size) {
+        Some(end) => end <= limit,
+        None => false,
+    }
+}
+
+/// A validated memory table, at most [`MAX_REGIONS`] regions, no allocation.
+#[derive(Clone, Debug)]
+pub struct MemTable {
+    regions: [Region; MAX_REGIONS],
+    len: usize,
+}
+
+impl Default for MemTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemTable {
+    /// An empty table.
+    pub const fn new() -> Self {
+        Self {
+            regions: [Region {
+                guest_phys_addr: 0,
+                memory_size: 0,
+                userspace_addr: 0,
+            }; MAX_REGIONS],
+            len: 0,
+        }
+    }
+
+    /// Checks a table header as upstream does: padding must be 0
+    /// (`EOPNOTSUPP`), at most `max` regions (`E2BIG`).
+    pub const fn check_header(nregions: u32, padding: u32, max: usize) -> Result<usize, Errno> {
+        if padding != 0 {
+            return Err(Errno::OpNotSupp);
+        }
+        if nregions as usize > max || max > MAX_REGIONS {
+            return Err(Errno::TooBig);
+        }
+        Ok(nregions as usize)
+    }
+
+    /// Adds a region: `EFAULT` if it is empty or wraps the guest-physical
+    /// space. Overlaps are allowed (as upstream); the first match wins in
+    /// [`MemTable::translate`]. User ranges are checked separately
+    /// ([`MemTable::user_ranges_ok`]) when a ring becomes active, as upstream does.
+    pub fn push(&mut self, region: Region) -> Result<(), Errno> {
+        if region.last().is_none() {
+            return Err(Errno::Fault);
+        }
+        let slot = self.regions.get_mut(self.len).ok_or(Errno::TooBig)?;
+        *slot = region;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Whether every region's user range lies below `limit` (upstream's
+    /// `vq_memory_access_ok`, made when a backend is attached or the table
+    /// changes under an active ring).
+    pub fn user_ranges_ok(&self, limit: u64) -> bool {
+        self.regions()
+            .iter()
+            .all(|r| user_range_ok(r.userspace_addr, r.memory_size, limit))
+    }
+
+    /// The regions, in the order given.
+    pub fn regions(&self) -> &[Region] {
+        &self.regions[..self.len]
+    }
+
+    /// Translates the guest-physical `gpa` to a user address and the number of
+    /// bytes (at most `len`) contiguous from there within one region. `EFAULT`
+    /// if `gpa` is in no region. A buffer crossing into another region needs
+    /// another call for the rest.
+    pub fn translate(&self, gpa: u64, len: u64) -> Result<(u64, u64), Errno> {
+        for r in self.regions() {
+            let Some(last) = r.last() else { continue };
+            if gpa < r.guest_phys_addr || gpa > last {
+                continue;
+            }
+            let offset = gpa - r.guest_phys_addr;
+            let avail = r.memory_size - offset;
+            let chunk = if len < avail { len } else { avail };
+            // A user range that wraps is refused by `user_ranges_ok` before use.
+            return Ok((r.userspace_addr.wrapping_add(offset), chunk));
+        }
+        Err(Errno::Fault)
+    }
+
+    /// Whether every byte of `[gpa, gpa + len)` is covered by the table
+    /// (possibly across several regions); `false` if the range wraps.
+    pub fn covers(&self, gpa: u64, len: u64) -> bool {
+        if gpa.checked_add(len).is_none() {
+            return false;
+        }
+        let (mut at, mut left) = (gpa, len);
+        while left > 0 {
+            match self.translate(at, left) {
+                Ok((_, chunk)) => {
+                    at += chunk;
+                    left -= chunk;
+                }
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: u64 = 0x0000_7fff_ffff_f000;
+
+    fn table(regions: &[Region]) -> MemTable {
+        let mut t = MemTable::new();
+        for r in regions {
+            t.push(*r).unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn header_checks_follow_upstream() {
+        assert_eq!(MemTable::check_header(0, 0, 64), Ok(0));
+        assert_eq!(MemTable::check_header(64, 0, 64), Ok(64));
+        assert_eq!(MemTable::check_header(65, 0, 64), Err(Errno::TooBig));
+        assert_eq!(MemTable::check_header(1, 1, 64), Err(Errno::OpNotSupp));
+    }
+
+    #[test]
+    fn bad_regions_are_refused() {
+        let mut t = MemTable::new();
+        let empty = Region { guest_phys_addr: 0x1000, memory_size: 0, userspace_addr: 0x10000 };
+        assert_eq!(t.push(empty), Err(Errno::Fault));
+        let wraps = Region { guest_phys_addr: u64::MAX - 10, memory_size: 100, userspace_addr: 0x10000 };
+        assert_eq!(t.push(wraps), Err(Errno::Fault));
+        assert!(t.regions().is_empty());
+        // Kernel or wrapping user ranges are accepted into the table but fail
+        // the check made when a ring goes live.
+        let kernel = Region { guest_phys_addr: 0, memory_size: 0x2000, userspace_addr: LIMIT - 0x1000 };
+        t.push(kernel).unwrap();
+        assert!(!t.user_ranges_ok(LIMIT));
+        let mut t = MemTable::new();
+        let user_wrap = Region { guest_phys_addr: 0, memory_size: 0x2000, userspace_addr: u64::MAX - 0x1000 };
+        t.push(user_wrap).unwrap();
+        assert!(!t.user_ranges_ok(LIMIT));
+        let mut t = MemTable::new();
+        t.push(Region { guest_phys_addr: 0, memory_size: 0x2000, userspace_addr: 0x1000_0000 }).unwrap();
+        assert!(t.user_ranges_ok(LIMIT));
+    }
+
+    #[test]
+    fn translation_stays_inside_one_region() {
+        let t = table(&[
+            Region { guest_phys_addr: 0, memory_size: 0x1000, userspace_addr: 0x7000_0000 },
+            Region { guest_phys_addr: 0x1000, memory_size: 0x1000, userspace_addr: 0x9000_0000 },
+        ]);
+        assert_eq!(t.translate(0x10, 0x20), Ok((0x7000_0010, 0x20)));
+        // Crossing a region boundary: only the part in the first region.
+        assert_eq!(t.translate(0xff0, 0x20), Ok((0x7000_0ff0, 0x10)));
+        assert_eq!(t.translate(0x1000, 0x20), Ok((0x9000_0000, 0x20)));
+        assert_eq!(t.translate(0x2000, 1), Err(Errno::Fault));
+        assert!(t.covers(0xff0, 0x20));
+        assert!(!t.covers(0x1ff0, 0x20));
+        assert!(!t.covers(u64::MAX, 2));
+        assert!(t.covers(0x2000, 0));
+    }
+
+    #[test]
+    fn at_most_max_regions() {
+        let mut t = MemTable::new();
+        for i in 0..MAX_REGIONS as u64 {
+            let r = Region { guest_phys_addr: i << 20, memory_size: 1 << 20, userspace_addr: 0x1000_0000 + (i << 20) };
+            t.push(r).unwrap();
+        }
+        let extra = Region { guest_phys_addr: 1 << 40, memory_size: 1, userspace_addr: 0x1000 };
+        assert_eq!(t.push(extra), Err(Errno::TooBig));
+    }
+}
