@@ -30,5 +30,7 @@ unsafe impl kernel::types::FromBytes for vhost_vring_file {}
 unsafe impl kernel::types::FromBytes for vhost_vring_addr {}
 // SAFETY: as above.
 unsafe impl kernel::types::FromBytes for vhost_memory_region {}
+// SAFETY: as above (the flexible array of regions is zero-sized here).
+unsafe impl kernel::types::FromBytes for vhost_memory {}
 // SAFETY: `vhost_vring_state` is two `u32`s: no padding, so every byte is initialised.
 unsafe impl kernel::types::AsBytes for vhost_vring_state {}

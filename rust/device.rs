@@ -8,19 +8,23 @@
 //! 1. net-level requests (features, owner changes, backend attach) first, with
 //!    no owner check of their own except where upstream makes one;
 //! 2. everything else must come from the owner (`EPERM`), then device-wide
-//!    requests are served;
+//!    requests (memory table, dirty log) are served;
 //! 3. anything left reads a ring index from the argument (`EFAULT`, `ENOBUFS`
 //!    for an index ≥ 2) before being served or refused as unknown (`ENOTTY`).
 
 use crate::bindings;
+use crate::eventfd::{EventFdCtx, EventFdFile, UNBIND};
 use crate::logic::{
     errno::Errno,
-    features::{self, Features},
+    features::{self, Features, VIRTIO_RING_F_EVENT_IDX},
     ioctl::{Stage, VhostIoctl},
+    memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
+    vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
 };
 use crate::miscdev::MiscDevice;
-use crate::mm::MmGrab;
+use crate::mm::{user_access_ok, MmGrab};
+use crate::socket::BackendSocket;
 use crate::uarg::UserArg;
 use kernel::{
     new_mutex,
@@ -36,11 +40,75 @@ pub(crate) fn to_error(errno: Errno) -> Error {
     Error::from_errno(-errno.as_positive())
 }
 
-/// Device configuration guarded by the device mutex.
+/// One virtqueue: its configuration and what is bound to it.
+struct VirtQueue {
+    config: VringConfig,
+    kick: Option<EventFdFile>,
+    call: Option<EventFdCtx>,
+    err: Option<EventFdCtx>,
+    backend: Option<BackendSocket>,
+    log_base: u64,
+    last_used_idx: u16,
+}
+
+impl VirtQueue {
+    fn new() -> Self {
+        Self {
+            config: VringConfig::new(),
+            kick: None,
+            call: None,
+            err: None,
+            backend: None,
+            log_base: 0,
+            last_used_idx: 0,
+        }
+    }
+
+    fn attached(&self) -> bool {
+        self.backend.is_some()
+    }
+
+    /// Upstream's `vq_log_access_ok`: the memory table exists and its user
+    /// ranges are accessible, and so is the used ring's dirty-log bitmap when
+    /// used-ring logging is on.
+    fn log_access_ok(&self, mem: Option<&MemTable>, log_base: u64, event_idx: bool) -> bool {
+        let Some(mem) = mem else { return false };
+        if !mem.user_ranges_ok(user_access_ok) {
+            return false;
+        }
+        if self.config.addr.flags & 1 == 0 {
+            return true;
+        }
+        let used = RingSizes::new(self.config.num, event_idx).used;
+        matches!(log_bitmap_range(log_base, self.config.addr.log_guest_addr, used),
+            Some((start, len)) if user_access_ok(start, len))
+    }
+
+    /// Upstream's `vhost_vq_access_ok`, checked before a backend is attached.
+    fn access_ok(&self, mem: Option<&MemTable>, event_idx: bool) -> bool {
+        self.log_access_ok(mem, self.log_base, event_idx)
+            && self.config.access_ok(event_idx, user_access_ok)
+    }
+
+    /// Starts using the rings with a backend (upstream's `vhost_vq_init_access`):
+    /// writes the used flags and reads the used index, `EFAULT` if the ring is
+    /// not mapped.
+    fn init_access(&mut self) -> Result {
+        let used = UserArg::new(self.config.addr.used_user_addr as usize);
+        used.write(&0u16)?;
+        self.last_used_idx = used.offset(2).read::<u16>()?;
+        Ok(())
+    }
+}
+
+/// Device state guarded by the device mutex.
 struct Control {
     owner: Ownership<MmGrab>,
     features: Features,
     backend_features: u64,
+    mem: Option<KBox<MemTable>>,
+    log_ctx: Option<EventFdCtx>,
+    vqs: [VirtQueue; NUM_VQS as usize],
 }
 
 impl Control {
@@ -49,6 +117,9 @@ impl Control {
             owner: Ownership::new(),
             features: Features::default(),
             backend_features: 0,
+            mem: None,
+            log_ctx: None,
+            vqs: [VirtQueue::new(), VirtQueue::new()],
         }
     }
 
@@ -58,6 +129,177 @@ impl Control {
             Some(caller) => self.owner.check(&caller).map_err(to_error),
             None => Err(EPERM),
         }
+    }
+
+    fn event_idx(&self) -> bool {
+        self.features.has(VIRTIO_RING_F_EVENT_IDX)
+    }
+
+    fn vq(&mut self, index: u32) -> Result<&mut VirtQueue> {
+        self.vqs
+            .get_mut(index as usize)
+            .ok_or(to_error(Errno::NoBufs))
+    }
+
+    /// `VHOST_SET_MEM_TABLE`.
+    fn set_mem_table(&mut self, arg: UserArg) -> Result {
+        let header: bindings::vhost_memory = arg.read()?;
+        let count = MemTable::check_header(header.nregions, header.padding, MAX_REGIONS)
+            .map_err(to_error)?;
+        let region_size = core::mem::size_of::<bindings::vhost_memory_region>();
+        let mut reader = arg.reader_at(
+            core::mem::size_of::<bindings::vhost_memory>(),
+            count * region_size,
+        );
+        let mut table = KBox::new(MemTable::new(), GFP_KERNEL)?;
+        for _ in 0..count {
+            let r: bindings::vhost_memory_region = reader.read()?;
+            table
+                .push(Region {
+                    guest_phys_addr: r.guest_phys_addr,
+                    memory_size: r.memory_size,
+                    userspace_addr: r.userspace_addr,
+                })
+                .map_err(to_error)?;
+        }
+        // Rings in use must stay accessible under the new table.
+        let event_idx = self.event_idx();
+        for vq in &self.vqs {
+            if vq.attached() && !vq.log_access_ok(Some(&table), vq.log_base, event_idx) {
+                return Err(EFAULT);
+            }
+        }
+        self.mem = Some(table);
+        Ok(())
+    }
+
+    /// `VHOST_SET_LOG_BASE`: stored per queue; a queue in use keeps its old
+    /// base and the call fails with `EFAULT` if the new bitmap is not accessible.
+    fn set_log_base(&mut self, arg: UserArg) -> Result {
+        let base: u64 = arg.read()?;
+        let event_idx = self.event_idx();
+        let mut result = Ok(());
+        for vq in &mut self.vqs {
+            if vq.attached() && !vq.log_access_ok(self.mem.as_deref(), base, event_idx) {
+                result = Err(EFAULT);
+            } else {
+                vq.log_base = base;
+            }
+        }
+        result
+    }
+
+    /// `VHOST_SET_LOG_FD`.
+    fn set_log_fd(&mut self, arg: UserArg) -> Result {
+        let fd: i32 = arg.read()?;
+        self.log_ctx = bind(fd, EventFdCtx::from_fd)?;
+        Ok(())
+    }
+
+    /// The per-ring requests (and unknown ones), after the owner check.
+    fn vring_request(&mut self, req: Option<VhostIoctl>, arg: UserArg) -> Result {
+        let index: u32 = arg.read()?;
+        let event_idx = self.event_idx();
+        let vq = self.vq(index)?;
+        match req {
+            Some(VhostIoctl::SetVringNum) => {
+                if vq.attached() {
+                    return Err(EBUSY);
+                }
+                let s: bindings::vhost_vring_state = arg.read()?;
+                vq.config.set_num(s.num, false).map_err(to_error)
+            }
+            Some(VhostIoctl::SetVringAddr) => {
+                let a: bindings::vhost_vring_addr = arg.read()?;
+                let addr = VringAddr {
+                    flags: a.flags,
+                    desc_user_addr: a.desc_user_addr,
+                    used_user_addr: a.used_user_addr,
+                    avail_user_addr: a.avail_user_addr,
+                    log_guest_addr: a.log_guest_addr,
+                };
+                let attached = vq.attached();
+                vq.config
+                    .set_addr(addr, attached, event_idx, user_access_ok)
+                    .map_err(to_error)
+            }
+            Some(VhostIoctl::SetVringBase) => {
+                if vq.attached() {
+                    return Err(EBUSY);
+                }
+                let s: bindings::vhost_vring_state = arg.read()?;
+                vq.config.set_base(s.num, false).map_err(to_error)
+            }
+            Some(VhostIoctl::GetVringBase) => arg.write(&bindings::vhost_vring_state {
+                index,
+                num: vq.config.last_avail_idx.into(),
+            }),
+            Some(VhostIoctl::SetVringKick) => {
+                let f: bindings::vhost_vring_file = arg.read()?;
+                vq.kick = bind(f.fd, EventFdFile::from_fd)?;
+                Ok(())
+            }
+            Some(VhostIoctl::SetVringCall) => {
+                let f: bindings::vhost_vring_file = arg.read()?;
+                vq.call = bind(f.fd, EventFdCtx::from_fd)?;
+                Ok(())
+            }
+            Some(VhostIoctl::SetVringErr) => {
+                let f: bindings::vhost_vring_file = arg.read()?;
+                vq.err = bind(f.fd, EventFdCtx::from_fd)?;
+                Ok(())
+            }
+            Some(VhostIoctl::SetVringBusyloopTimeout) => {
+                let s: bindings::vhost_vring_state = arg.read()?;
+                vq.config.busyloop_timeout = s.num;
+                Ok(())
+            }
+            Some(VhostIoctl::GetVringBusyloopTimeout) => arg.write(&bindings::vhost_vring_state {
+                index,
+                num: vq.config.busyloop_timeout,
+            }),
+            _ => Err(ENOTTY),
+        }
+    }
+
+    /// `VHOST_NET_SET_BACKEND`, after the argument was read.
+    fn set_backend(&mut self, index: u32, fd: i32) -> Result {
+        self.check_owner()?;
+        let event_idx = self.event_idx();
+        let mem = self.mem.as_deref();
+        let vq = self
+            .vqs
+            .get_mut(index as usize)
+            .ok_or(to_error(Errno::NoBufs))?;
+        if !vq.access_ok(mem, event_idx) {
+            return Err(EFAULT);
+        }
+        let socket = bind(fd, BackendSocket::from_fd)?;
+        let unchanged = match (&socket, &vq.backend) {
+            (Some(new), Some(old)) => new.same_socket(old),
+            (None, None) => true,
+            _ => false,
+        };
+        if unchanged {
+            return Ok(());
+        }
+        let old = core::mem::replace(&mut vq.backend, socket);
+        if vq.attached() {
+            if let Err(e) = vq.init_access() {
+                vq.backend = old;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Binds what `fd` names, or nothing for `VHOST_FILE_UNBIND` (-1).
+fn bind<T>(fd: i32, get: impl FnOnce(i32) -> Result<T>) -> Result<Option<T>> {
+    if fd == UNBIND {
+        Ok(None)
+    } else {
+        get(fd).map(Some)
     }
 }
 
@@ -88,18 +330,13 @@ impl VhostNet {
         match VhostIoctl::decode(cmd) {
             Some(req) if req.stage() == Stage::Net => self.net_request(req, arg),
             req => {
-                let control = self.control.lock();
+                let mut control = self.control.lock();
                 control.check_owner()?;
                 match req {
-                    Some(req) if req.stage() == Stage::Device => Err(ENOTTY),
-                    _ => {
-                        let index: u32 = arg.read()?;
-                        if index >= NUM_VQS {
-                            return Err(to_error(Errno::NoBufs));
-                        }
-                        // No ring request is served yet.
-                        Err(ENOTTY)
-                    }
+                    Some(VhostIoctl::SetMemTable) => control.set_mem_table(arg),
+                    Some(VhostIoctl::SetLogBase) => control.set_log_base(arg),
+                    Some(VhostIoctl::SetLogFd) => control.set_log_fd(arg),
+                    _ => control.vring_request(req, arg),
                 }
             }
         }
@@ -126,22 +363,18 @@ impl VhostNet {
             VhostIoctl::ResetOwner => {
                 let caller = MmGrab::current().ok_or(EPERM)?;
                 let mut control = self.control.lock();
-                let old_owner = control.owner.reset(&caller).map_err(to_error)?;
-                control.features = Features::default();
+                control.owner.check(&caller).map_err(to_error)?;
+                // Everything goes back to the state of a fresh open; what the
+                // old state held (files, eventfds, table, owner) is released
+                // once the lock is dropped.
+                let old = core::mem::replace(&mut *control, Control::new());
                 drop(control);
-                drop(old_owner);
+                drop(old);
                 Ok(())
             }
             VhostIoctl::NetSetBackend => {
                 let backend: bindings::vhost_vring_file = arg.read()?;
-                let control = self.control.lock();
-                control.check_owner()?;
-                if backend.index >= NUM_VQS {
-                    return Err(to_error(Errno::NoBufs));
-                }
-                // Upstream checks ring access before the socket; no ring is
-                // accessible until a memory table is set, which is not served yet.
-                Err(to_error(Errno::Fault))
+                self.control.lock().set_backend(backend.index, backend.fd)
             }
             _ => Err(ENOTTY),
         }

@@ -19,11 +19,13 @@ mod abi;
 mod bindings;
 #[deny(unsafe_code)]
 mod device;
+mod eventfd;
 #[path = "logic/lib.rs"]
 #[deny(unsafe_code)]
 pub mod logic;
 mod miscdev;
 mod mm;
+mod socket;
 #[deny(unsafe_code)]
 mod tests;
 #[deny(unsafe_code)]

@@ -11,8 +11,11 @@ use crate::logic::{
     errno::Errno,
     features::{self, Features},
     ioctl::{stage_of, Stage, VhostIoctl},
+    memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
+    vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
 };
+use crate::mm::user_access_ok;
 use kernel::prelude::*;
 
 // --- ioctl decoding ----------------------------------------------------------
@@ -148,3 +151,180 @@ fn deliberately_fails() -> TestResult {
 
 #[cfg(rvhost_kunit_selftest_fail)]
 kunit_suite!(selftest, [deliberately_fails]);
+
+// --- memory table --------------------------------------------------------------
+
+fn memory_table_header() -> TestResult {
+    check_eq!(MemTable::check_header(64, 0, MAX_REGIONS), Ok(64));
+    check_eq!(
+        MemTable::check_header(65, 0, MAX_REGIONS),
+        Err(Errno::TooBig)
+    );
+    check_eq!(
+        MemTable::check_header(1, 1, MAX_REGIONS),
+        Err(Errno::OpNotSupp)
+    );
+    Ok(())
+}
+
+fn memory_table_refuses_empty_and_wrapping_regions() -> TestResult {
+    let mut table = KBox::new(MemTable::new(), GFP_KERNEL).map_err(|_| alloc_failure())?;
+    let empty = Region {
+        guest_phys_addr: 0x1000,
+        memory_size: 0,
+        userspace_addr: 0x1000_0000,
+    };
+    check_eq!(table.push(empty), Err(Errno::Fault));
+    let wraps = Region {
+        guest_phys_addr: u64::MAX - 0xfff,
+        memory_size: 0x2000,
+        userspace_addr: 0x1000_0000,
+    };
+    check_eq!(table.push(wraps), Err(Errno::Fault));
+    check!(table.regions().is_empty());
+    // A kernel user address is stored but fails the check made when a ring goes live.
+    let kernel = Region {
+        guest_phys_addr: 0,
+        memory_size: 0x1000,
+        userspace_addr: 0xffff_8880_0000_0000,
+    };
+    check_eq!(table.push(kernel), Ok(()));
+    check!(!table.user_ranges_ok(user_access_ok));
+    Ok(())
+}
+
+fn memory_table_translation_edges() -> TestResult {
+    let mut table = KBox::new(MemTable::new(), GFP_KERNEL).map_err(|_| alloc_failure())?;
+    check_eq!(
+        table.push(Region {
+            guest_phys_addr: 0,
+            memory_size: 0x1000,
+            userspace_addr: 0x7000_0000
+        }),
+        Ok(())
+    );
+    check_eq!(
+        table.push(Region {
+            guest_phys_addr: 0x1000,
+            memory_size: 0x1000,
+            userspace_addr: 0x9000_0000
+        }),
+        Ok(())
+    );
+    check!(table.user_ranges_ok(user_access_ok));
+    check_eq!(table.translate(0xff8, 0x10), Ok((0x7000_0ff8, 8)));
+    check_eq!(table.translate(0x1000, 0x10), Ok((0x9000_0000, 0x10)));
+    check_eq!(table.translate(0x2000, 1), Err(Errno::Fault));
+    check!(table.covers(0xff8, 0x10));
+    check!(!table.covers(0x1ff8, 0x10));
+    check!(!table.covers(u64::MAX, 2));
+    Ok(())
+}
+
+kunit_suite!(
+    memory_table,
+    [
+        memory_table_header,
+        memory_table_refuses_empty_and_wrapping_regions,
+        memory_table_translation_edges
+    ]
+);
+
+// --- vring configuration ---------------------------------------------------------
+
+fn vring_num_rules() -> TestResult {
+    let mut vq = VringConfig::new();
+    for bad in [0, 3, 0x1_0000, u32::MAX] {
+        check_eq!(vq.set_num(bad, false), Err(Errno::Inval));
+    }
+    check_eq!(vq.set_num(0x8000, false), Ok(()));
+    check_eq!(vq.set_num(256, true), Err(Errno::Busy));
+    check_eq!(vq.num, 0x8000);
+    Ok(())
+}
+
+fn vring_addr_rules() -> TestResult {
+    let mut vq = VringConfig::new();
+    let good = VringAddr {
+        flags: 0,
+        desc_user_addr: 0x1000,
+        avail_user_addr: 0x2002,
+        used_user_addr: 0x3004,
+        log_guest_addr: 0,
+    };
+    check_eq!(
+        vq.set_addr(VringAddr { flags: 2, ..good }, false, false, user_access_ok),
+        Err(Errno::OpNotSupp)
+    );
+    check_eq!(
+        vq.set_addr(
+            VringAddr {
+                avail_user_addr: 0x2001,
+                ..good
+            },
+            false,
+            false,
+            user_access_ok
+        ),
+        Err(Errno::Inval)
+    );
+    check_eq!(
+        vq.set_addr(
+            VringAddr {
+                used_user_addr: 0x3002,
+                ..good
+            },
+            false,
+            false,
+            user_access_ok
+        ),
+        Err(Errno::Inval)
+    );
+    let kernel = VringAddr {
+        desc_user_addr: 0xffff_8880_0000_0000,
+        ..good
+    };
+    check_eq!(vq.set_addr(kernel, false, false, user_access_ok), Ok(()));
+    check_eq!(
+        vq.set_addr(kernel, true, false, user_access_ok),
+        Err(Errno::Inval)
+    );
+    check_eq!(vq.set_addr(good, true, true, user_access_ok), Ok(()));
+    Ok(())
+}
+
+fn vring_base_rules_and_sizes() -> TestResult {
+    let mut vq = VringConfig::new();
+    check_eq!(vq.set_base(0x1_0000, false), Err(Errno::Inval));
+    check_eq!(vq.set_base(7, true), Err(Errno::Busy));
+    check_eq!(vq.set_base(0xffff, false), Ok(()));
+    check_eq!(
+        RingSizes::new(256, true),
+        RingSizes {
+            desc: 4096,
+            avail: 518,
+            used: 2054
+        }
+    );
+    check_eq!(log_bitmap_range(0x1000, 0x8000, 1), Some((0x1001, 1)));
+    check_eq!(log_bitmap_range(u64::MAX, 0x8000, 1), None);
+    Ok(())
+}
+
+kunit_suite!(
+    vring_config,
+    [
+        vring_num_rules,
+        vring_addr_rules,
+        vring_base_rules_and_sizes
+    ]
+);
+
+/// A KUnit failure for an allocation that failed in a test.
+fn alloc_failure() -> crate::ktest::Failure {
+    crate::ktest::Failure {
+        file: file!(),
+        line: line!(),
+        check: "allocation",
+    }
+}

@@ -5,7 +5,7 @@
 use kernel::{
     prelude::*,
     types::{AsBytes, FromBytes},
-    uaccess::UserSlice,
+    uaccess::{UserSlice, UserSliceReader},
 };
 
 /// The user address an ioctl was passed.
@@ -22,6 +22,16 @@ impl UserArg {
         UserSlice::new(self.0, core::mem::size_of::<T>())
             .reader()
             .read()
+    }
+
+    /// The argument `bytes` further on (a field of a user struct).
+    pub(crate) fn offset(self, bytes: usize) -> Self {
+        Self(self.0.wrapping_add(bytes))
+    }
+
+    /// A reader of `len` bytes starting `offset` bytes into the argument.
+    pub(crate) fn reader_at(self, offset: usize, len: usize) -> UserSliceReader {
+        UserSlice::new(self.0.wrapping_add(offset), len).reader()
     }
 
     /// Writes a `T` to the argument (`EFAULT` if it cannot be written).

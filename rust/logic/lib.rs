@@ -11,3 +11,4 @@ pub mod features;
 pub mod ioctl;
 pub mod memtable;
 pub mod owner;
+pub mod vring;

@@ -31,15 +31,6 @@ impl Region {
     }
 }
 
-/// Whether `[addr, addr + size)` lies in user space below `limit`
-/// (the kernel's `access_ok`; `limit` is `TASK_SIZE_MAX`).
-pub const fn user_range_ok(addr: u64, size: u64, limit: u64) -> bool {
-    match addr.checked_add(size) {
-        Some(end) => end <= limit,
-        None => false,
-    }
-}
-
 /// A validated memory table, at most [`MAX_REGIONS`] regions, no allocation.
 #[derive(Clone, Debug)]
 pub struct MemTable {
@@ -92,13 +83,14 @@ impl MemTable {
         Ok(())
     }
 
-    /// Whether every region's user range lies below `limit` (upstream's
-    /// `vq_memory_access_ok`, made when a backend is attached or the table
-    /// changes under an active ring).
-    pub fn user_ranges_ok(&self, limit: u64) -> bool {
-        self.regions()
-            .iter()
-            .all(|r| user_range_ok(r.userspace_addr, r.memory_size, limit))
+    /// Whether every region's user range passes `access_ok(addr, size)`
+    /// (upstream's `vq_memory_access_ok`, made when a backend is attached or
+    /// the table changes under an active ring). Ranges that wrap always fail.
+    pub fn user_ranges_ok(&self, access_ok: impl Fn(u64, u64) -> bool) -> bool {
+        self.regions().iter().all(|r| {
+            r.userspace_addr.checked_add(r.memory_size).is_some()
+                && access_ok(r.userspace_addr, r.memory_size)
+        })
     }
 
     /// The regions, in the order given.
@@ -151,6 +143,10 @@ mod tests {
 
     const LIMIT: u64 = 0x0000_7fff_ffff_f000;
 
+    fn user(addr: u64, size: u64) -> bool {
+        addr + size <= LIMIT
+    }
+
     fn table(regions: &[Region]) -> MemTable {
         let mut t = MemTable::new();
         for r in regions {
@@ -170,30 +166,59 @@ mod tests {
     #[test]
     fn bad_regions_are_refused() {
         let mut t = MemTable::new();
-        let empty = Region { guest_phys_addr: 0x1000, memory_size: 0, userspace_addr: 0x10000 };
+        let empty = Region {
+            guest_phys_addr: 0x1000,
+            memory_size: 0,
+            userspace_addr: 0x10000,
+        };
         assert_eq!(t.push(empty), Err(Errno::Fault));
-        let wraps = Region { guest_phys_addr: u64::MAX - 10, memory_size: 100, userspace_addr: 0x10000 };
+        let wraps = Region {
+            guest_phys_addr: u64::MAX - 10,
+            memory_size: 100,
+            userspace_addr: 0x10000,
+        };
         assert_eq!(t.push(wraps), Err(Errno::Fault));
         assert!(t.regions().is_empty());
         // Kernel or wrapping user ranges are accepted into the table but fail
         // the check made when a ring goes live.
-        let kernel = Region { guest_phys_addr: 0, memory_size: 0x2000, userspace_addr: LIMIT - 0x1000 };
+        let kernel = Region {
+            guest_phys_addr: 0,
+            memory_size: 0x2000,
+            userspace_addr: LIMIT - 0x1000,
+        };
         t.push(kernel).unwrap();
-        assert!(!t.user_ranges_ok(LIMIT));
+        assert!(!t.user_ranges_ok(user));
         let mut t = MemTable::new();
-        let user_wrap = Region { guest_phys_addr: 0, memory_size: 0x2000, userspace_addr: u64::MAX - 0x1000 };
+        let user_wrap = Region {
+            guest_phys_addr: 0,
+            memory_size: 0x2000,
+            userspace_addr: u64::MAX - 0x1000,
+        };
         t.push(user_wrap).unwrap();
-        assert!(!t.user_ranges_ok(LIMIT));
+        assert!(!t.user_ranges_ok(user));
         let mut t = MemTable::new();
-        t.push(Region { guest_phys_addr: 0, memory_size: 0x2000, userspace_addr: 0x1000_0000 }).unwrap();
-        assert!(t.user_ranges_ok(LIMIT));
+        t.push(Region {
+            guest_phys_addr: 0,
+            memory_size: 0x2000,
+            userspace_addr: 0x1000_0000,
+        })
+        .unwrap();
+        assert!(t.user_ranges_ok(user));
     }
 
     #[test]
     fn translation_stays_inside_one_region() {
         let t = table(&[
-            Region { guest_phys_addr: 0, memory_size: 0x1000, userspace_addr: 0x7000_0000 },
-            Region { guest_phys_addr: 0x1000, memory_size: 0x1000, userspace_addr: 0x9000_0000 },
+            Region {
+                guest_phys_addr: 0,
+                memory_size: 0x1000,
+                userspace_addr: 0x7000_0000,
+            },
+            Region {
+                guest_phys_addr: 0x1000,
+                memory_size: 0x1000,
+                userspace_addr: 0x9000_0000,
+            },
         ]);
         assert_eq!(t.translate(0x10, 0x20), Ok((0x7000_0010, 0x20)));
         // Crossing a region boundary: only the part in the first region.
@@ -210,10 +235,18 @@ mod tests {
     fn at_most_max_regions() {
         let mut t = MemTable::new();
         for i in 0..MAX_REGIONS as u64 {
-            let r = Region { guest_phys_addr: i << 20, memory_size: 1 << 20, userspace_addr: 0x1000_0000 + (i << 20) };
+            let r = Region {
+                guest_phys_addr: i << 20,
+                memory_size: 1 << 20,
+                userspace_addr: 0x1000_0000 + (i << 20),
+            };
             t.push(r).unwrap();
         }
-        let extra = Region { guest_phys_addr: 1 << 40, memory_size: 1, userspace_addr: 0x1000 };
+        let extra = Region {
+            guest_phys_addr: 1 << 40,
+            memory_size: 1,
+            userspace_addr: 0x1000,
+        };
         assert_eq!(t.push(extra), Err(Errno::TooBig));
     }
 }

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Backend sockets a vhost-net queue sends to and receives from: a tap
+//! device's socket (`tun_get_socket`) or a raw `AF_PACKET` socket.
+
+use crate::bindings;
+use core::ptr::NonNull;
+use kernel::{error::from_err_ptr, prelude::*};
+
+/// A backend socket and the file that keeps it alive.
+///
+/// # Invariants
+///
+/// `file` is a valid `struct file` on which this value holds one reference, and
+/// `sock` is the socket that file provides (valid as long as the file is).
+pub(crate) struct BackendSocket {
+    file: NonNull<bindings::file>,
+    sock: NonNull<bindings::socket>,
+}
+
+// SAFETY: file references may be released from any thread; sockets are used
+// with their own locking.
+unsafe impl Send for BackendSocket {}
+// SAFETY: as above.
+unsafe impl Sync for BackendSocket {}
+
+impl BackendSocket {
+    /// Looks `fd` up as upstream vhost-net does: a raw `AF_PACKET` socket
+    /// first, then a tap device; anything else is `ENOTSOCK`.
+    pub(crate) fn from_fd(fd: i32) -> Result<Self> {
+        Self::raw_packet(fd)
+            .or_else(|| Self::tap(fd))
+            .ok_or(Error::from_errno(-(bindings::ENOTSOCK as i32)))
+    }
+
+    fn raw_packet(fd: i32) -> Option<Self> {
+        let mut err = 0;
+        // SAFETY: FFI call; on success it returns a socket whose file holds a
+        // new reference, else NULL.
+        let sock = NonNull::new(unsafe { bindings::sockfd_lookup(fd, &mut err) })?;
+        // SAFETY: `sock` is valid while we hold its file's reference.
+        let (file, raw) = unsafe {
+            (
+                (*sock.as_ptr()).file,
+                bindings::rvhost_sock_is_raw_packet(sock.as_ptr()),
+            )
+        };
+        match NonNull::new(file) {
+            // INVARIANT: the reference sockfd_lookup took is now ours.
+            Some(file) if raw => Some(Self { file, sock }),
+            Some(file) => {
+                // SAFETY: drop the reference sockfd_lookup took (sockfd_put).
+                unsafe { bindings::fput(file.as_ptr()) };
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn tap(fd: i32) -> Option<Self> {
+        // SAFETY: FFI call; returns a new file reference or NULL.
+        let file = NonNull::new(unsafe { bindings::fget(fd as u32) })?;
+        // SAFETY: `file` is valid; tun_get_socket returns its socket or an ERR_PTR.
+        let sock = from_err_ptr(unsafe { bindings::tun_get_socket(file.as_ptr()) });
+        match sock.ok().and_then(NonNull::new) {
+            // INVARIANT: we hold the file reference fget took; the socket lives with it.
+            Some(sock) => Some(Self { file, sock }),
+            None => {
+                // SAFETY: drop the reference fget took.
+                unsafe { bindings::fput(file.as_ptr()) };
+                None
+            }
+        }
+    }
+
+    /// Whether both refer to the same socket.
+    pub(crate) fn same_socket(&self, other: &Self) -> bool {
+        self.sock == other.sock
+    }
+}
+
+impl Drop for BackendSocket {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference to `file` (type invariant).
+        unsafe { bindings::fput(self.file.as_ptr()) };
+    }
+}
