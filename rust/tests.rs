@@ -13,6 +13,10 @@ use crate::logic::{
     ioctl::{stage_of, Stage, VhostIoctl},
     memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
+    split_ring::{
+        need_event, pending, walk_chain, CallSuppression, Chain, Desc, DescReader, DriverState,
+        Segment, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
+    },
     vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
 };
 use crate::mm::user_access_ok;
@@ -328,3 +332,129 @@ fn alloc_failure() -> crate::ktest::Failure {
         check: "allocation",
     }
 }
+
+// --- split ring parsing and event index -----------------------------------------
+
+/// A descriptor table of 4 entries and one indirect table of 4, in arrays.
+struct TestTables {
+    ring: [Desc; 4],
+    indirect: [Desc; 4],
+}
+
+impl DescReader for TestTables {
+    fn ring_desc(&mut self, index: u16) -> core::result::Result<Desc, Errno> {
+        self.ring
+            .get(usize::from(index))
+            .copied()
+            .ok_or(Errno::Fault)
+    }
+    fn indirect_desc(&mut self, table: u64, index: u16) -> core::result::Result<Desc, Errno> {
+        if table != 0x9000 {
+            return Err(Errno::Fault);
+        }
+        self.indirect
+            .get(usize::from(index))
+            .copied()
+            .ok_or(Errno::Fault)
+    }
+}
+
+fn desc(addr: u64, len: u32, flags: u16, next: u16) -> Desc {
+    Desc {
+        addr,
+        len,
+        flags,
+        next,
+    }
+}
+
+const NEXT: u16 = VRING_DESC_F_NEXT;
+const WRITE: u16 = VRING_DESC_F_WRITE;
+const INDIRECT: u16 = VRING_DESC_F_INDIRECT;
+
+fn chain_walk_direct_and_indirect() -> TestResult {
+    let mut t = TestTables {
+        ring: [Desc::default(); 4],
+        indirect: [Desc::default(); 4],
+    };
+    t.ring[1] = desc(0x1000, 12, NEXT, 3);
+    t.ring[3] = desc(0x9000, 32, INDIRECT, 0);
+    t.indirect[0] = desc(0x2000, 100, NEXT | WRITE, 1);
+    t.indirect[1] = desc(0x3000, 50, WRITE, 0);
+    let mut segs = [Segment::default(); 4];
+    let chain = walk_chain(&mut t, 4, 1, &mut segs);
+    check_eq!(
+        chain,
+        Ok(Chain {
+            head: 1,
+            readable: 1,
+            writable: 2
+        })
+    );
+    check_eq!(
+        segs[2],
+        Segment {
+            addr: 0x3000,
+            len: 50,
+            writable: true
+        }
+    );
+    check_eq!(Desc::from_le_bytes(t.ring[1].to_le_bytes()), t.ring[1]);
+    Ok(())
+}
+
+fn chain_walk_refuses_hostile_rings() -> TestResult {
+    let mut t = TestTables {
+        ring: [Desc::default(); 4],
+        indirect: [Desc::default(); 4],
+    };
+    let mut segs = [Segment::default(); 8];
+    check_eq!(walk_chain(&mut t, 4, 4, &mut segs), Err(Errno::Inval));
+    t.ring[0] = desc(0x1000, 1, NEXT, 7);
+    check_eq!(walk_chain(&mut t, 4, 0, &mut segs), Err(Errno::Inval));
+    t.ring[0] = desc(0x1000, 1, NEXT, 1);
+    t.ring[1] = desc(0x1000, 1, NEXT, 0);
+    check_eq!(walk_chain(&mut t, 4, 0, &mut segs), Err(Errno::Inval));
+    t.ring[1] = desc(0x9000, 17, INDIRECT, 0);
+    check_eq!(walk_chain(&mut t, 4, 1, &mut segs), Err(Errno::Inval));
+    t.ring[1] = desc(0x9000, 32, INDIRECT, 0);
+    t.indirect[0] = desc(0x9000, 16, INDIRECT, 0);
+    check_eq!(walk_chain(&mut t, 4, 1, &mut segs), Err(Errno::Inval));
+    t.ring[2] = desc(0x1000, 1, NEXT | WRITE, 3);
+    t.ring[3] = desc(0x1000, 1, 0, 0);
+    check_eq!(walk_chain(&mut t, 4, 2, &mut segs), Err(Errno::Inval));
+    check_eq!(pending(13, 4, 8), Err(Errno::Fault));
+    check_eq!(pending(12, 4, 8), Ok(8));
+    Ok(())
+}
+
+fn event_index_wraps() -> TestResult {
+    check!(need_event(10, 15, 10));
+    check!(!need_event(15, 15, 10));
+    check!(need_event(0xffff, 2, 0xfffe));
+    check!(need_event(1, 2, 0xfffe));
+    check!(!need_event(2, 2, 0xfffe));
+    check!(!need_event(0xfffd, 2, 0xfffe));
+    let driver = DriverState {
+        event_idx: true,
+        notify_on_empty: false,
+        avail_flags: 0,
+        used_event: 3,
+        avail_empty: false,
+    };
+    let mut calls = CallSuppression::default();
+    check!(calls.should_signal(1, driver));
+    check!(!calls.should_signal(3, driver));
+    check!(calls.should_signal(4, driver));
+    check!(!calls.should_signal(9, driver));
+    Ok(())
+}
+
+kunit_suite!(
+    split_ring,
+    [
+        chain_walk_direct_and_indirect,
+        chain_walk_refuses_hostile_rings,
+        event_index_wraps
+    ]
+);

@@ -11,4 +11,5 @@ pub mod features;
 pub mod ioctl;
 pub mod memtable;
 pub mod owner;
+pub mod split_ring;
 pub mod vring;
