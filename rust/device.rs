@@ -16,24 +16,37 @@ use crate::bindings;
 use crate::eventfd::{EventFdCtx, EventFdFile, UNBIND};
 use crate::logic::{
     errno::Errno,
-    features::{self, Features, VIRTIO_RING_F_EVENT_IDX},
+    features::{self, Features, VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_RING_F_EVENT_IDX},
     ioctl::{Stage, VhostIoctl},
     memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
+    split_ring::{walk_chain, CallSuppression, Segment},
     vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
 };
 use crate::miscdev::MiscDevice;
 use crate::mm::{user_access_ok, MmGrab};
+use crate::ring::{Rings, UserDescs};
 use crate::socket::BackendSocket;
+use crate::socket::{UserIovs, MAX_IOVS};
 use crate::uarg::UserArg;
+use crate::worker::{KickPoll, Waker, Worker, WorkerBody};
 use kernel::{
-    new_mutex,
+    c_str, new_mutex,
     prelude::*,
     sync::{Arc, ArcBorrow, Mutex},
 };
 
 /// Number of virtqueues of a vhost-net device (RX = 0, TX = 1).
 pub(crate) const NUM_VQS: u32 = 2;
+/// The transmit queue.
+const TX: usize = 1;
+/// Most packets handled per wake-up before the worker requeues itself.
+const TX_WEIGHT: usize = 64;
+
+/// The worker's pending-work bit for queue `index`.
+const fn kick_bit(index: usize) -> u32 {
+    1 << index
+}
 
 /// Converts an ABI errno of the pure logic into a kernel error.
 pub(crate) fn to_error(errno: Errno) -> Error {
@@ -43,24 +56,29 @@ pub(crate) fn to_error(errno: Errno) -> Error {
 /// One virtqueue: its configuration and what is bound to it.
 struct VirtQueue {
     config: VringConfig,
+    /// Polls `kick`; dropped before `kick` (declared first).
+    kick_poll: Option<KickPoll>,
     kick: Option<EventFdFile>,
     call: Option<EventFdCtx>,
     err: Option<EventFdCtx>,
     backend: Option<BackendSocket>,
     log_base: u64,
     last_used_idx: u16,
+    calls: CallSuppression,
 }
 
 impl VirtQueue {
     fn new() -> Self {
         Self {
             config: VringConfig::new(),
+            kick_poll: None,
             kick: None,
             call: None,
             err: None,
             backend: None,
             log_base: 0,
             last_used_idx: 0,
+            calls: CallSuppression::default(),
         }
     }
 
@@ -97,12 +115,17 @@ impl VirtQueue {
         let used = UserArg::new(self.config.addr.used_user_addr as usize);
         used.write(&0u16)?;
         self.last_used_idx = used.offset(2).read::<u16>()?;
+        self.calls.reset();
         Ok(())
     }
 }
 
 /// Device state guarded by the device mutex.
 struct Control {
+    /// Stopped (and waited for) first when the state is dropped, so no work
+    /// runs on the rest while it is torn down.
+    worker: Option<Worker<VhostNet>>,
+    waker: Option<Arc<Waker>>,
     owner: Ownership<MmGrab>,
     features: Features,
     backend_features: u64,
@@ -114,6 +137,8 @@ struct Control {
 impl Control {
     fn new() -> Self {
         Self {
+            worker: None,
+            waker: None,
             owner: Ownership::new(),
             features: Features::default(),
             backend_features: 0,
@@ -200,6 +225,7 @@ impl Control {
     fn vring_request(&mut self, req: Option<VhostIoctl>, arg: UserArg) -> Result {
         let index: u32 = arg.read()?;
         let event_idx = self.event_idx();
+        let waker = self.waker.clone();
         let vq = self.vq(index)?;
         match req {
             Some(VhostIoctl::SetVringNum) => {
@@ -236,7 +262,12 @@ impl Control {
             }),
             Some(VhostIoctl::SetVringKick) => {
                 let f: bindings::vhost_vring_file = arg.read()?;
-                vq.kick = bind(f.fd, EventFdFile::from_fd)?;
+                let kick = bind(f.fd, EventFdFile::from_fd)?;
+                vq.kick_poll = None;
+                vq.kick = kick;
+                if let (Some(kick), Some(waker)) = (&vq.kick, waker) {
+                    vq.kick_poll = Some(KickPoll::start(kick, waker, kick_bit(index as usize))?);
+                }
                 Ok(())
             }
             Some(VhostIoctl::SetVringCall) => {
@@ -289,9 +320,157 @@ impl Control {
                 vq.backend = old;
                 return Err(e);
             }
+            // Buffers may already be waiting.
+            if let Some(waker) = &self.waker {
+                waker.wake(kick_bit(index as usize));
+            }
         }
         Ok(())
     }
+
+    /// Transmits what the guest queued on the TX ring (in the worker, in the
+    /// owner's address space). A malformed chain is not consumed: the used
+    /// index stays, the error eventfd fires and the queue stops until the VMM
+    /// re-bases it. A full socket stops the round; the next kick retries.
+    fn handle_tx(&mut self, waker: &Waker) {
+        let event_idx = self.event_idx();
+        let notify_on_empty = self.features.has(VIRTIO_F_NOTIFY_ON_EMPTY);
+        let hdr_len = self.features.device_hdr_len();
+        let Some(mem) = self.mem.as_deref() else {
+            return;
+        };
+        let Some(vq) = self.vqs.get_mut(TX) else {
+            return;
+        };
+        let Some(sock) = vq.backend.as_ref() else {
+            return;
+        };
+        let rings = Rings {
+            config: &vq.config,
+            event_idx,
+        };
+        let mut last_avail = vq.config.last_avail_idx;
+        let mut last_used = vq.last_used_idx;
+        let mut sent = 0;
+        let mut fault = false;
+        loop {
+            match rings.pending(last_avail) {
+                Ok(0) => {
+                    // Ask for the next kick, then look again so that a buffer
+                    // queued meanwhile is not missed.
+                    if rings.set_avail_event(last_avail).is_err() {
+                        fault = true;
+                        break;
+                    }
+                    match rings.pending(last_avail) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(_) => {
+                            fault = true;
+                            break;
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    fault = true;
+                    break;
+                }
+            }
+            if sent >= TX_WEIGHT {
+                waker.wake(kick_bit(TX));
+                break;
+            }
+            let Ok(head) = rings.head(last_avail) else {
+                fault = true;
+                break;
+            };
+            let mut segs = [Segment::default(); MAX_IOVS];
+            let mut descs = UserDescs {
+                table: vq.config.addr.desc_user_addr,
+                mem,
+            };
+            let chain = match walk_chain(&mut descs, rings_num(&vq.config), head, &mut segs) {
+                Ok(chain) if chain.writable == 0 => chain,
+                _ => {
+                    fault = true;
+                    break;
+                }
+            };
+            let mut iovs = UserIovs::new();
+            if gather(mem, &segs[..chain.readable], hdr_len, &mut iovs).is_err() {
+                fault = true;
+                break;
+            }
+            match sock.send_user(&mut iovs) {
+                Err(e) if e == EAGAIN => break,
+                // Other send errors drop the packet, as upstream does.
+                _ => {}
+            }
+            if rings.put_used(last_used, head, 0).is_err() {
+                fault = true;
+                break;
+            }
+            last_avail = last_avail.wrapping_add(1);
+            last_used = last_used.wrapping_add(1);
+            sent = sent.saturating_add(1);
+        }
+        vq.config.last_avail_idx = last_avail;
+        if sent > 0 {
+            vq.last_used_idx = last_used;
+            let rings = Rings {
+                config: &vq.config,
+                event_idx,
+            };
+            if rings.publish_used(last_used).is_err() {
+                fault = true;
+            } else if let Ok(true) =
+                rings.should_signal(&mut vq.calls, last_used, last_avail, notify_on_empty)
+            {
+                if let Some(call) = &vq.call {
+                    call.signal();
+                }
+            }
+        }
+        if fault {
+            if let Some(err) = &vq.err {
+                err.signal();
+            }
+        }
+    }
+}
+
+/// The ring size as the chain walker takes it.
+fn rings_num(config: &VringConfig) -> u16 {
+    u16::try_from(config.num).unwrap_or(u16::MAX)
+}
+
+/// Turns the readable segments of a TX chain into user buffers, skipping the
+/// first `hdr_len` bytes (the virtio-net header the device consumes).
+/// `EINVAL` if the chain is shorter than the header; `EFAULT` for addresses
+/// outside the memory table.
+fn gather(mem: &MemTable, segs: &[Segment], hdr_len: usize, iovs: &mut UserIovs) -> Result {
+    let mut skip = hdr_len as u64;
+    for seg in segs {
+        let mut gpa = seg.addr;
+        let mut left = u64::from(seg.len);
+        if skip > 0 {
+            let n = skip.min(left);
+            skip -= n;
+            left -= n;
+            gpa = gpa.checked_add(n).ok_or(EFAULT)?;
+        }
+        while left > 0 {
+            let (uaddr, chunk) = mem.translate(gpa, left).map_err(to_error)?;
+            iovs.push(uaddr, chunk as usize)?;
+            gpa = gpa.checked_add(chunk).ok_or(EFAULT)?;
+            left -= chunk;
+        }
+    }
+    if skip > 0 {
+        return Err(EINVAL);
+    }
+    Ok(())
 }
 
 /// Binds what `fd` names, or nothing for `VHOST_FILE_UNBIND` (-1).
@@ -321,16 +500,37 @@ impl MiscDevice for VhostNet {
     }
 
     fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
-        this.dispatch(cmd, UserArg::new(arg)).map(|()| 0)
+        Self::dispatch(this, cmd, UserArg::new(arg)).map(|()| 0)
+    }
+
+    fn release(this: Arc<Self>) {
+        // The worker holds a reference to the device: stop it (outside the
+        // lock, which it may be waiting for) so the device can go.
+        let old = core::mem::replace(&mut *this.control.lock(), Control::new());
+        drop(old);
+    }
+}
+
+impl WorkerBody for VhostNet {
+    fn run(this: ArcBorrow<'_, Self>, waker: &Waker) {
+        while let Some(bits) = waker.wait() {
+            let mut control = this.control.lock();
+            let Some(_mm) = control.owner.owner().and_then(MmGrab::use_in_kthread) else {
+                continue;
+            };
+            if bits & kick_bit(TX) != 0 {
+                control.handle_tx(waker);
+            }
+        }
     }
 }
 
 impl VhostNet {
-    fn dispatch(&self, cmd: u32, arg: UserArg) -> Result {
+    fn dispatch(this: ArcBorrow<'_, Self>, cmd: u32, arg: UserArg) -> Result {
         match VhostIoctl::decode(cmd) {
-            Some(req) if req.stage() == Stage::Net => self.net_request(req, arg),
+            Some(req) if req.stage() == Stage::Net => Self::net_request(this, req, arg),
             req => {
-                let mut control = self.control.lock();
+                let mut control = this.control.lock();
                 control.check_owner()?;
                 match req {
                     Some(VhostIoctl::SetMemTable) => control.set_mem_table(arg),
@@ -342,27 +542,43 @@ impl VhostNet {
         }
     }
 
-    fn net_request(&self, req: VhostIoctl, arg: UserArg) -> Result {
+    fn net_request(this: ArcBorrow<'_, Self>, req: VhostIoctl, arg: UserArg) -> Result {
         match req {
             VhostIoctl::GetFeatures => arg.write(&features::OFFERED),
             VhostIoctl::SetFeatures => {
                 let acked = Features::negotiate(arg.read()?).map_err(to_error)?;
-                self.control.lock().features = acked;
+                this.control.lock().features = acked;
                 Ok(())
             }
             VhostIoctl::GetBackendFeatures => arg.write(&features::BACKEND_OFFERED),
             VhostIoctl::SetBackendFeatures => {
                 let acked = features::negotiate_backend(arg.read()?).map_err(to_error)?;
-                self.control.lock().backend_features = acked;
+                this.control.lock().backend_features = acked;
                 Ok(())
             }
             VhostIoctl::SetOwner => {
                 let caller = MmGrab::current().ok_or(EPERM)?;
-                self.control.lock().owner.set(caller).map_err(to_error)
+                let mut control = this.control.lock();
+                control.owner.set(caller).map_err(to_error)?;
+                // The worker is created with the owner, as upstream does.
+                let waker = Arc::new(Waker::new(), GFP_KERNEL)?;
+                match Worker::spawn(this.into(), waker.clone(), c_str!("rvhost-net")) {
+                    Ok(worker) => {
+                        control.worker = Some(worker);
+                        control.waker = Some(waker);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let owner = control.owner.take();
+                        drop(control);
+                        drop(owner);
+                        Err(e)
+                    }
+                }
             }
             VhostIoctl::ResetOwner => {
                 let caller = MmGrab::current().ok_or(EPERM)?;
-                let mut control = self.control.lock();
+                let mut control = this.control.lock();
                 control.owner.check(&caller).map_err(to_error)?;
                 // Everything goes back to the state of a fresh open; what the
                 // old state held (files, eventfds, table, owner) is released
@@ -374,7 +590,7 @@ impl VhostNet {
             }
             VhostIoctl::NetSetBackend => {
                 let backend: bindings::vhost_vring_file = arg.read()?;
-                self.control.lock().set_backend(backend.index, backend.fd)
+                this.control.lock().set_backend(backend.index, backend.fd)
             }
             _ => Err(ENOTTY),
         }

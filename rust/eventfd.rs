@@ -33,6 +33,12 @@ impl EventFdCtx {
         // INVARIANT: a non-error result carries the reference we now own.
         NonNull::new(ctx).map(Self).ok_or(EINVAL)
     }
+
+    /// Adds 1 to the counter, waking pollers (KVM's irqfd injects the interrupt).
+    pub(crate) fn signal(&self) {
+        // SAFETY: `self.0` is valid by the type invariant.
+        unsafe { bindings::eventfd_signal_mask(self.0.as_ptr(), 0) };
+    }
 }
 
 impl Drop for EventFdCtx {
@@ -62,6 +68,11 @@ impl EventFdFile {
         let file = from_err_ptr(unsafe { bindings::eventfd_fget(fd) })?;
         // INVARIANT: a non-error result carries the reference we now own.
         NonNull::new(file).map(Self).ok_or(EBADF)
+    }
+
+    /// The `struct file`, valid as long as `self` is.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.0.as_ptr()
     }
 }
 

@@ -6,7 +6,12 @@
 #include <kunit/test.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include <linux/kthread.h>
 #include <linux/net.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
 #include <linux/socket.h>
 #include <linux/uaccess.h>
 #include <net/sock.h>
@@ -34,6 +39,104 @@ bool rvhost_access_ok(u64 addr, u64 size)
 bool rvhost_sock_is_raw_packet(struct socket *sock)
 {
 	return sock->sk->sk_type == SOCK_RAW && sock->sk->sk_family == AF_PACKET;
+}
+
+struct rvhost_poll {
+	poll_table table;
+	wait_queue_head_t *wqh;
+	wait_queue_entry_t wait;
+	void (*wake)(void *data);
+	void *data;
+};
+
+static void rvhost_poll_queue(struct file *file, wait_queue_head_t *wqh, poll_table *pt)
+{
+	struct rvhost_poll *p = container_of(pt, struct rvhost_poll, table);
+
+	p->wqh = wqh;
+	add_wait_queue(wqh, &p->wait);
+}
+
+static int rvhost_poll_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync, void *key)
+{
+	struct rvhost_poll *p = container_of(wait, struct rvhost_poll, wait);
+
+	if (!key || (key_to_poll(key) & EPOLLIN))
+		p->wake(p->data);
+	return 0;
+}
+
+struct rvhost_poll *rvhost_poll_create(struct file *file, void (*wake)(void *data), void *data)
+{
+	struct rvhost_poll *p = kzalloc(sizeof(*p), GFP_KERNEL);
+
+	if (!p)
+		return NULL;
+	init_poll_funcptr(&p->table, rvhost_poll_queue);
+	init_waitqueue_func_entry(&p->wait, rvhost_poll_wakeup);
+	p->wake = wake;
+	p->data = data;
+	if (vfs_poll(file, &p->table) & EPOLLIN)
+		wake(data);
+	return p;
+}
+
+void rvhost_poll_destroy(struct rvhost_poll *p)
+{
+	if (p->wqh)
+		remove_wait_queue(p->wqh, &p->wait);
+	kfree(p);
+}
+
+struct task_struct *rvhost_kthread_create(int (*fn)(void *data), void *data, const char *name)
+{
+	struct task_struct *task = kthread_create(fn, data, "%s", name);
+
+	if (!IS_ERR(task))
+		get_task_struct(task);
+	return task;
+}
+
+void rvhost_get_task(struct task_struct *task)
+{
+	get_task_struct(task);
+}
+
+void rvhost_put_task(struct task_struct *task)
+{
+	put_task_struct(task);
+}
+
+void rvhost_set_current_interruptible(void)
+{
+	set_current_state(TASK_INTERRUPTIBLE);
+}
+
+void rvhost_set_current_running(void)
+{
+	__set_current_state(TASK_RUNNING);
+}
+
+bool rvhost_kthread_use_mm(struct mm_struct *mm)
+{
+	if (!mmget_not_zero(mm))
+		return false;
+	kthread_use_mm(mm);
+	return true;
+}
+
+void rvhost_kthread_unuse_mm(struct mm_struct *mm)
+{
+	kthread_unuse_mm(mm);
+	mmput(mm);
+}
+
+int rvhost_sock_send_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len)
+{
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
+
+	iov_iter_init(&msg.msg_iter, ITER_SOURCE, iov, nr, len);
+	return sock_sendmsg(sock, &msg);
 }
 
 void rvhost_kunit_set_failure(struct kunit *test)

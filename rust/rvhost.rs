@@ -25,11 +25,14 @@ mod eventfd;
 pub mod logic;
 mod miscdev;
 mod mm;
+#[deny(unsafe_code)]
+mod ring;
 mod socket;
 #[deny(unsafe_code)]
 mod tests;
 #[deny(unsafe_code)]
 mod uarg;
+mod worker;
 
 module! {
     type: RvhostNet,

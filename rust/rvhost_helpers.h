@@ -10,6 +10,34 @@
 struct mm_struct;
 struct kunit;
 struct socket;
+struct task_struct;
+struct iovec;
+struct file;
+struct rvhost_poll;
+
+/*
+ * Polls @file (a kick eventfd) and calls @wake(@data) from its wake-up
+ * (atomic context) whenever it signals EPOLLIN, and at once if it is already
+ * readable. NULL if out of memory. rvhost_poll_destroy() stops polling (no call
+ * of @wake after it returns) and frees it.
+ */
+struct rvhost_poll *rvhost_poll_create(struct file *file, void (*wake)(void *data), void *data);
+void rvhost_poll_destroy(struct rvhost_poll *p);
+
+/* kthread_create() with a task reference taken (dropped by kthread_stop_put()). */
+struct task_struct *rvhost_kthread_create(int (*fn)(void *data), void *data, const char *name);
+/* get_task_struct() / put_task_struct(). */
+void rvhost_get_task(struct task_struct *task);
+void rvhost_put_task(struct task_struct *task);
+/* set_current_state(TASK_INTERRUPTIBLE) / __set_current_state(TASK_RUNNING). */
+void rvhost_set_current_interruptible(void);
+void rvhost_set_current_running(void);
+/* mmget_not_zero() + kthread_use_mm(); false if the address space is gone. */
+bool rvhost_kthread_use_mm(struct mm_struct *mm);
+/* kthread_unuse_mm() + mmput(). */
+void rvhost_kthread_unuse_mm(struct mm_struct *mm);
+/* sendmsg of @len bytes gathered from user @iov[0..@nr] (non-blocking). */
+int rvhost_sock_send_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len);
 
 /* current->mm with an mmgrab() reference taken, or NULL for a kernel thread. */
 struct mm_struct *rvhost_current_mm_grab(void);

@@ -73,6 +73,23 @@ impl BackendSocket {
         }
     }
 
+    /// Sends one packet gathered from the user buffers in `iovs` (in the
+    /// calling thread's address space), without blocking. Returns the bytes
+    /// sent; `EAGAIN` when the socket is full.
+    pub(crate) fn send_user(&self, iovs: &mut UserIovs) -> Result<usize> {
+        // SAFETY: `sock` is valid (type invariant); the iovecs hold user
+        // addresses, which the kernel copies from with fault checking.
+        let ret = unsafe {
+            bindings::rvhost_sock_send_user(
+                self.sock.as_ptr(),
+                iovs.iov.as_mut_ptr(),
+                iovs.count as _,
+                iovs.bytes,
+            )
+        };
+        kernel::error::to_result(ret).map(|()| ret as usize)
+    }
+
     /// Whether both refer to the same socket.
     pub(crate) fn same_socket(&self, other: &Self) -> bool {
         self.sock == other.sock
@@ -83,5 +100,43 @@ impl Drop for BackendSocket {
     fn drop(&mut self) {
         // SAFETY: we own one reference to `file` (type invariant).
         unsafe { bindings::fput(self.file.as_ptr()) };
+    }
+}
+
+/// Most user buffers one packet may be gathered from.
+pub(crate) const MAX_IOVS: usize = 64;
+
+/// User buffers (addresses in the owner's address space) making up a packet.
+pub(crate) struct UserIovs {
+    iov: [bindings::iovec; MAX_IOVS],
+    count: usize,
+    bytes: usize,
+}
+
+impl UserIovs {
+    pub(crate) fn new() -> Self {
+        Self {
+            iov: core::array::from_fn(|_| bindings::iovec {
+                iov_base: core::ptr::null_mut(),
+                iov_len: 0,
+            }),
+            count: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Appends a user buffer; `ENOBUFS` when full.
+    pub(crate) fn push(&mut self, addr: u64, len: usize) -> Result {
+        let slot = self
+            .iov
+            .get_mut(self.count)
+            .ok_or(Error::from_errno(-(bindings::ENOBUFS as i32)))?;
+        *slot = bindings::iovec {
+            iov_base: addr as usize as *mut _,
+            iov_len: len,
+        };
+        self.count += 1;
+        self.bytes = self.bytes.saturating_add(len);
+        Ok(())
     }
 }

@@ -27,6 +27,11 @@ impl<O: PartialEq> Ownership<O> {
         self.owner.is_some()
     }
 
+    /// The owner, if any.
+    pub fn owner(&self) -> Option<&O> {
+        self.owner.as_ref()
+    }
+
     /// `VHOST_SET_OWNER`: `EBUSY` if an owner is already set, whoever asks.
     pub fn set(&mut self, caller: O) -> Result<(), Errno> {
         if self.owner.is_some() {

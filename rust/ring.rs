@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A split virtqueue in the owner's user memory, as the worker sees it: reads
+//! of the avail ring and descriptors, writes of the used ring, notification
+//! decisions. Runs in the owner's address space (the worker borrows it).
+
+use crate::logic::{
+    errno::Errno,
+    memtable::MemTable,
+    split_ring::{pending, CallSuppression, Desc, DescReader, DriverState},
+    vring::VringConfig,
+};
+use crate::uarg::UserArg;
+use core::sync::atomic::{fence, Ordering};
+use kernel::prelude::*;
+
+/// Reads descriptors: the ring's table by user address, indirect tables by
+/// guest-physical address through the memory table.
+pub(crate) struct UserDescs<'a> {
+    pub(crate) table: u64,
+    pub(crate) mem: &'a MemTable,
+}
+
+fn read_desc(uaddr: u64) -> core::result::Result<Desc, Errno> {
+    UserArg::new(uaddr as usize)
+        .read::<[u8; 16]>()
+        .map(Desc::from_le_bytes)
+        .map_err(|_| Errno::Fault)
+}
+
+impl DescReader for UserDescs<'_> {
+    fn ring_desc(&mut self, index: u16) -> core::result::Result<Desc, Errno> {
+        read_desc(self.table.wrapping_add(u64::from(index).wrapping_mul(16)))
+    }
+
+    fn indirect_desc(&mut self, table: u64, index: u16) -> core::result::Result<Desc, Errno> {
+        let gpa = table
+            .checked_add(u64::from(index).wrapping_mul(16))
+            .ok_or(Errno::Fault)?;
+        // A descriptor split across two memory regions is refused.
+        match self.mem.translate(gpa, 16)? {
+            (uaddr, 16) => read_desc(uaddr),
+            _ => Err(Errno::Fault),
+        }
+    }
+}
+
+/// The worker's view of one queue's rings.
+pub(crate) struct Rings<'a> {
+    pub(crate) config: &'a VringConfig,
+    pub(crate) event_idx: bool,
+}
+
+impl Rings<'_> {
+    /// The ring size: a power of two up to 32768 (`VringConfig` refuses others).
+    fn num(&self) -> u16 {
+        self.config.num as u16
+    }
+
+    fn avail(&self, offset: u64) -> UserArg {
+        UserArg::new(self.config.addr.avail_user_addr.wrapping_add(offset) as usize)
+    }
+
+    fn used(&self, offset: u64) -> UserArg {
+        UserArg::new(self.config.addr.used_user_addr.wrapping_add(offset) as usize)
+    }
+
+    /// Entries available past `last_avail`; `EFAULT` if the guest moved the
+    /// index by more than the ring size or the ring is unreadable.
+    pub(crate) fn pending(&self, last_avail: u16) -> core::result::Result<u16, Errno> {
+        let idx: u16 = self.avail(2).read().map_err(|_| Errno::Fault)?;
+        let n = pending(idx, last_avail, self.num())?;
+        // Ring entries are read after the index (smp_rmb in upstream).
+        fence(Ordering::Acquire);
+        Ok(n)
+    }
+
+    /// Ring slot of a free-running index (`num` is a power of two).
+    fn slot(&self, pos: u16) -> u64 {
+        u64::from(pos & self.num().wrapping_sub(1))
+    }
+
+    /// The head index the guest put at avail position `pos`.
+    pub(crate) fn head(&self, pos: u16) -> core::result::Result<u16, Errno> {
+        let offset = self.slot(pos).wrapping_mul(2).wrapping_add(4);
+        self.avail(offset).read().map_err(|_| Errno::Fault)
+    }
+
+    /// Writes used element `pos` = `{head, len}`.
+    pub(crate) fn put_used(&self, pos: u16, head: u16, len: u32) -> Result {
+        let offset = self.slot(pos).wrapping_mul(8).wrapping_add(4);
+        self.used(offset).write(&[u32::from(head), len])
+    }
+
+    /// Publishes the used index (after the elements: smp_wmb in upstream),
+    /// then orders it before the reads that decide about notifications.
+    pub(crate) fn publish_used(&self, used_idx: u16) -> Result {
+        fence(Ordering::Release);
+        self.used(2).write(&used_idx)?;
+        fence(Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// With `EVENT_IDX`, asks the guest to kick when it makes `avail` available.
+    pub(crate) fn set_avail_event(&self, avail: u16) -> Result {
+        if self.event_idx {
+            let offset = u64::from(self.config.num).wrapping_mul(8).wrapping_add(4);
+            self.used(offset).write(&avail)?;
+            fence(Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Whether to signal the call eventfd for used index `used_idx`.
+    pub(crate) fn should_signal(
+        &self,
+        calls: &mut CallSuppression,
+        used_idx: u16,
+        last_avail: u16,
+        notify_on_empty: bool,
+    ) -> Result<bool> {
+        let avail_flags: u16 = self.avail(0).read()?;
+        let avail_idx: u16 = self.avail(2).read()?;
+        let used_event: u16 = if self.event_idx {
+            let offset = u64::from(self.config.num).wrapping_mul(2).wrapping_add(4);
+            self.avail(offset).read()?
+        } else {
+            0
+        };
+        Ok(calls.should_signal(
+            used_idx,
+            DriverState {
+                event_idx: self.event_idx,
+                notify_on_empty,
+                avail_flags,
+                used_event,
+                avail_empty: avail_idx == last_avail,
+            },
+        ))
+    }
+}
