@@ -37,8 +37,10 @@ impl MmGrab {
     pub(crate) fn use_in_kthread(&self) -> Option<MmUse> {
         // SAFETY: `self.0` is valid (type invariant); the caller is a kthread.
         let used = unsafe { bindings::rvhost_kthread_use_mm(self.0.as_ptr()) };
-        // INVARIANT: on success we hold `mmget` and use the mm.
-        used.then_some(MmUse(self.0))
+        // INVARIANT: only on success (we hold `mmget` and use the mm) is an
+        // `MmUse` created; `then` (not `then_some`) so none is built otherwise,
+        // whose drop would undo a use that never happened.
+        used.then(|| MmUse(self.0))
     }
 }
 

@@ -6,6 +6,8 @@
 //! The same program runs against `/dev/rvhost-net` and upstream
 //! `/dev/vhost-net`: passing against both is the ABI-compatibility check.
 
+mod hostile;
+
 use anyhow::{bail, ensure, Context as _, Result};
 use clap::Parser;
 use rvhost_logic::split_ring::{need_event, Desc};
@@ -15,8 +17,9 @@ use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 use vhost::vhost_kern::vhost_binding::{
     vhost_vring_addr, vhost_vring_file, vhost_vring_state, VHOST_NET_SET_BACKEND,
-    VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE, VHOST_SET_OWNER, VHOST_SET_VRING_ADDR,
-    VHOST_SET_VRING_BASE, VHOST_SET_VRING_CALL, VHOST_SET_VRING_KICK, VHOST_SET_VRING_NUM,
+    VHOST_RESET_OWNER, VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE, VHOST_SET_OWNER,
+    VHOST_SET_VRING_ADDR, VHOST_SET_VRING_BASE, VHOST_SET_VRING_CALL, VHOST_SET_VRING_ERR,
+    VHOST_SET_VRING_KICK, VHOST_SET_VRING_NUM,
 };
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::ioctl::{ioctl, ioctl_with_ptr, ioctl_with_ref};
@@ -28,16 +31,16 @@ const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 const VHOST_NET_F_VIRTIO_NET_HDR: u64 = 1 << 27;
 /// The virtio-net header with VERSION_1 (the device strips it on TX).
-const NET_HDR_LEN: usize = 12;
+pub const NET_HDR_LEN: usize = 12;
 
-const MEM_SIZE: usize = 4 << 20;
-const TX: u32 = 1;
-const QUEUE_SIZE: u16 = 256;
-const DESC_GPA: u64 = 0x1_0000;
-const AVAIL_GPA: u64 = 0x1_1000;
-const USED_GPA: u64 = 0x1_2000;
-const BUF_GPA: u64 = 0x2_0000;
-const BUF_SIZE: u64 = 2048;
+pub const MEM_SIZE: usize = 4 << 20;
+pub const TX: u32 = 1;
+pub const QUEUE_SIZE: u16 = 256;
+pub const DESC_GPA: u64 = 0x1_0000;
+pub const AVAIL_GPA: u64 = 0x1_1000;
+pub const USED_GPA: u64 = 0x1_2000;
+pub const BUF_GPA: u64 = 0x2_0000;
+pub const BUF_SIZE: u64 = 2048;
 /// An EtherType for local experiments (IEEE 802 "local experimental 1").
 const ETHERTYPE: u16 = 0x88b5;
 
@@ -56,10 +59,26 @@ struct Args {
     /// Negotiate VIRTIO_RING_F_EVENT_IDX.
     #[arg(long)]
     event_idx: bool,
+    /// Instead of traffic, post malformed chains and check the device refuses
+    /// each one (nothing consumed, error eventfd signalled) and recovers.
+    #[arg(long)]
+    hostile: bool,
+    /// Halfway through, with frames in flight, detach the backend or reset
+    /// the owner, then stop: the device must survive it (teardown test).
+    #[arg(long, value_enum)]
+    disrupt: Option<Disrupt>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Disrupt {
+    /// VHOST_NET_SET_BACKEND(-1).
+    Detach,
+    /// VHOST_RESET_OWNER.
+    Reset,
 }
 
 /// Guest memory: an anonymous mapping; guest-physical 0 is its first byte.
-struct GuestMemory {
+pub struct GuestMemory {
     base: *mut u8,
 }
 
@@ -84,11 +103,11 @@ impl GuestMemory {
         Ok(Self { base: base.cast() })
     }
 
-    fn uaddr(&self, gpa: u64) -> u64 {
+    pub fn uaddr(&self, gpa: u64) -> u64 {
         self.base as u64 + gpa
     }
 
-    fn write(&self, gpa: u64, bytes: &[u8]) {
+    pub fn write(&self, gpa: u64, bytes: &[u8]) {
         assert!(gpa as usize + bytes.len() <= MEM_SIZE);
         // SAFETY: in bounds of our mapping (checked above).
         unsafe {
@@ -97,13 +116,13 @@ impl GuestMemory {
     }
 
     /// A volatile read of a little-endian u16 the device may write.
-    fn read_u16(&self, gpa: u64) -> u16 {
+    pub fn read_u16(&self, gpa: u64) -> u16 {
         assert!(gpa as usize + 2 <= MEM_SIZE);
         // SAFETY: in bounds and 2-aligned by construction of the ring layout.
         u16::from_le(unsafe { std::ptr::read_volatile(self.base.add(gpa as usize).cast::<u16>()) })
     }
 
-    fn write_u16(&self, gpa: u64, v: u16) {
+    pub fn write_u16(&self, gpa: u64, v: u16) {
         assert!(gpa as usize + 2 <= MEM_SIZE);
         // SAFETY: as above.
         unsafe { std::ptr::write_volatile(self.base.add(gpa as usize).cast::<u16>(), v.to_le()) };
@@ -199,7 +218,7 @@ fn tap_and_sniffer() -> Result<(File, OwnedFd)> {
     Ok((tap, sniffer))
 }
 
-fn frame(i: u32, size: usize) -> Vec<u8> {
+pub fn frame(i: u32, size: usize) -> Vec<u8> {
     let mut f = vec![0u8; size.max(14)];
     f[..6].copy_from_slice(&[0xff; 6]);
     f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
@@ -222,56 +241,103 @@ fn set_file(dev: &File, req: u64, index: u32, fd: i32) -> Result<()> {
     check(unsafe { ioctl_with_ref(dev, req, &f) }, "vring file ioctl")
 }
 
+/// A device with its TX queue set up on guest memory of ours and attached to
+/// a tap (in a network namespace of its own) that a packet socket watches.
+pub struct TxRig {
+    pub dev: File,
+    pub mem: GuestMemory,
+    pub kick: EventFd,
+    pub call: EventFd,
+    pub err: EventFd,
+    pub tap: File,
+    pub sniffer: OwnedFd,
+}
+
+impl TxRig {
+    pub fn new(device: &str, event_idx: bool) -> Result<Self> {
+        // A network namespace of our own: the tap is invisible to everything else.
+        // SAFETY: plain unshare(2).
+        let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        check(ret, "unshare(CLONE_NEWNET)")?;
+        let (tap, sniffer) = tap_and_sniffer()?;
+        let mem = GuestMemory::new()?;
+        let dev = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(device)
+            .with_context(|| device.to_string())?;
+        let kick = EventFd::new(libc::EFD_NONBLOCK)?;
+        let call = EventFd::new(libc::EFD_NONBLOCK)?;
+        let err = EventFd::new(libc::EFD_NONBLOCK)?;
+
+        // SAFETY: no argument.
+        check(unsafe { ioctl(&dev, VHOST_SET_OWNER()) }, "SET_OWNER")?;
+        let mut features = VIRTIO_F_VERSION_1 | VHOST_NET_F_VIRTIO_NET_HDR;
+        if event_idx {
+            features |= VIRTIO_RING_F_EVENT_IDX;
+        }
+        // SAFETY: reads one u64.
+        let ret = unsafe { ioctl_with_ref(&dev, VHOST_SET_FEATURES(), &features) };
+        check(ret, "SET_FEATURES")?;
+        let table: [u64; 5] = [1, 0, MEM_SIZE as u64, mem.uaddr(0), 0];
+        // SAFETY: a vhost_memory header and one region.
+        let ret = unsafe { ioctl_with_ptr(&dev, VHOST_SET_MEM_TABLE(), table.as_ptr()) };
+        check(ret, "SET_MEM_TABLE")?;
+        set_state(&dev, VHOST_SET_VRING_NUM(), TX, QUEUE_SIZE.into())?;
+        set_state(&dev, VHOST_SET_VRING_BASE(), TX, 0)?;
+        let addr = vhost_vring_addr {
+            index: TX,
+            flags: 0,
+            desc_user_addr: mem.uaddr(DESC_GPA),
+            used_user_addr: mem.uaddr(USED_GPA),
+            avail_user_addr: mem.uaddr(AVAIL_GPA),
+            log_guest_addr: 0,
+        };
+        // SAFETY: reads one vhost_vring_addr.
+        let ret = unsafe { ioctl_with_ref(&dev, VHOST_SET_VRING_ADDR(), &addr) };
+        check(ret, "SET_VRING_ADDR")?;
+        set_file(&dev, VHOST_SET_VRING_KICK(), TX, kick.as_raw_fd())?;
+        set_file(&dev, VHOST_SET_VRING_CALL(), TX, call.as_raw_fd())?;
+        set_file(&dev, VHOST_SET_VRING_ERR(), TX, err.as_raw_fd())?;
+        set_file(&dev, VHOST_NET_SET_BACKEND(), TX, tap.as_raw_fd())?;
+
+        Ok(Self {
+            dev,
+            mem,
+            kick,
+            call,
+            err,
+            tap,
+            sniffer,
+        })
+    }
+
+    /// Detaches the backend, moves the queue's base to `base`, re-attaches:
+    /// how a VMM recovers a queue the device stopped on.
+    pub fn rebase(&self, base: u16) -> Result<()> {
+        set_file(&self.dev, VHOST_NET_SET_BACKEND(), TX, -1)?;
+        set_state(&self.dev, VHOST_SET_VRING_BASE(), TX, base.into())?;
+        set_file(&self.dev, VHOST_NET_SET_BACKEND(), TX, self.tap.as_raw_fd())
+    }
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     ensure!(
         args.size >= 14 && args.size as u64 + NET_HDR_LEN as u64 <= BUF_SIZE,
         "bad --size"
     );
-    // A network namespace of our own: the tap is invisible to everything else.
-    // SAFETY: plain unshare(2).
-    let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    check(ret, "unshare(CLONE_NEWNET)")?;
-    let (tap, sniffer) = tap_and_sniffer()?;
-    let mem = GuestMemory::new()?;
-    let dev = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&args.device)
-        .with_context(|| args.device.clone())?;
-    let kick = EventFd::new(libc::EFD_NONBLOCK)?;
-    let call = EventFd::new(libc::EFD_NONBLOCK)?;
-
-    // SAFETY: no argument.
-    check(unsafe { ioctl(&dev, VHOST_SET_OWNER()) }, "SET_OWNER")?;
-    let mut features = VIRTIO_F_VERSION_1 | VHOST_NET_F_VIRTIO_NET_HDR;
-    if args.event_idx {
-        features |= VIRTIO_RING_F_EVENT_IDX;
+    if args.hostile {
+        return hostile::run(&args.device);
     }
-    // SAFETY: reads one u64.
-    let ret = unsafe { ioctl_with_ref(&dev, VHOST_SET_FEATURES(), &features) };
-    check(ret, "SET_FEATURES")?;
-    let table: [u64; 5] = [1, 0, MEM_SIZE as u64, mem.uaddr(0), 0];
-    // SAFETY: a vhost_memory header and one region.
-    let ret = unsafe { ioctl_with_ptr(&dev, VHOST_SET_MEM_TABLE(), table.as_ptr()) };
-    check(ret, "SET_MEM_TABLE")?;
-    set_state(&dev, VHOST_SET_VRING_NUM(), TX, QUEUE_SIZE.into())?;
-    set_state(&dev, VHOST_SET_VRING_BASE(), TX, 0)?;
-    let addr = vhost_vring_addr {
-        index: TX,
-        flags: 0,
-        desc_user_addr: mem.uaddr(DESC_GPA),
-        used_user_addr: mem.uaddr(USED_GPA),
-        avail_user_addr: mem.uaddr(AVAIL_GPA),
-        log_guest_addr: 0,
-    };
-    // SAFETY: reads one vhost_vring_addr.
-    let ret = unsafe { ioctl_with_ref(&dev, VHOST_SET_VRING_ADDR(), &addr) };
-    check(ret, "SET_VRING_ADDR")?;
-    set_file(&dev, VHOST_SET_VRING_KICK(), TX, kick.as_raw_fd())?;
-    set_file(&dev, VHOST_SET_VRING_CALL(), TX, call.as_raw_fd())?;
-    set_file(&dev, VHOST_NET_SET_BACKEND(), TX, tap.as_raw_fd())?;
-
+    let rig = TxRig::new(&args.device, args.event_idx)?;
+    let TxRig {
+        mem,
+        kick,
+        sniffer,
+        dev,
+        ..
+    } = &rig;
     let used_event_gpa = AVAIL_GPA + 4 + 2 * u64::from(QUEUE_SIZE);
     let avail_event_gpa = USED_GPA + 4 + 8 * u64::from(QUEUE_SIZE);
     let mut avail_idx: u16 = 0;
@@ -280,6 +346,21 @@ fn main() -> Result<()> {
     let mut buf = vec![0u8; 4096];
     let start = Instant::now();
     for i in 0..args.frames {
+        if let (Some(how), true) = (args.disrupt, i == args.frames / 2) {
+            match how {
+                Disrupt::Detach => set_file(dev, VHOST_NET_SET_BACKEND(), TX, -1)?,
+                Disrupt::Reset => {
+                    // SAFETY: no argument.
+                    let ret = unsafe { ioctl(dev, VHOST_RESET_OWNER()) };
+                    check(ret, "RESET_OWNER")?
+                }
+            }
+            println!(
+                "{}: {how:?} after {i} frames with frames in flight: survived",
+                args.device
+            );
+            return Ok(());
+        }
         // Keep at most a ring's worth in flight: wait for the device to catch up.
         let deadline = Instant::now() + Duration::from_secs(5);
         while avail_idx.wrapping_sub(mem.read_u16(USED_GPA + 2)) >= QUEUE_SIZE {
