@@ -20,16 +20,16 @@ use crate::logic::{
     ioctl::{Stage, VhostIoctl},
     memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
-    split_ring::{walk_chain, CallSuppression, Segment},
+    split_ring::CallSuppression,
     vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
 };
 use crate::miscdev::MiscDevice;
 use crate::mm::{user_access_ok, MmGrab};
-use crate::ring::{Rings, UserDescs};
 use crate::socket::BackendSocket;
-use crate::socket::{UserIovs, MAX_IOVS};
 use crate::uarg::UserArg;
-use crate::worker::{KickPoll, Waker, Worker, WorkerBody};
+use crate::worker::{FilePoll, Waker, Worker, WorkerBody};
+
+mod datapath;
 use kernel::{
     c_str, new_mutex,
     prelude::*,
@@ -38,10 +38,10 @@ use kernel::{
 
 /// Number of virtqueues of a vhost-net device (RX = 0, TX = 1).
 pub(crate) const NUM_VQS: u32 = 2;
+/// The receive queue.
+const RX: usize = 0;
 /// The transmit queue.
 const TX: usize = 1;
-/// Most packets handled per wake-up before the worker requeues itself.
-const TX_WEIGHT: usize = 64;
 
 /// The worker's pending-work bit for queue `index`.
 const fn kick_bit(index: usize) -> u32 {
@@ -57,10 +57,12 @@ pub(crate) fn to_error(errno: Errno) -> Error {
 struct VirtQueue {
     config: VringConfig,
     /// Polls `kick`; dropped before `kick` (declared first).
-    kick_poll: Option<KickPoll>,
+    kick_poll: Option<FilePoll>,
     kick: Option<EventFdFile>,
     call: Option<EventFdCtx>,
     err: Option<EventFdCtx>,
+    /// Polls `backend` for packets (RX); dropped before it (declared first).
+    backend_poll: Option<FilePoll>,
     backend: Option<BackendSocket>,
     log_base: u64,
     last_used_idx: u16,
@@ -75,6 +77,7 @@ impl VirtQueue {
             kick: None,
             call: None,
             err: None,
+            backend_poll: None,
             backend: None,
             log_base: 0,
             last_used_idx: 0,
@@ -266,7 +269,7 @@ impl Control {
                 vq.kick_poll = None;
                 vq.kick = kick;
                 if let (Some(kick), Some(waker)) = (&vq.kick, waker) {
-                    vq.kick_poll = Some(KickPoll::start(kick, waker, kick_bit(index as usize))?);
+                    vq.kick_poll = Some(FilePoll::start(kick, waker, kick_bit(index as usize))?);
                 }
                 Ok(())
             }
@@ -314,11 +317,17 @@ impl Control {
         if unchanged {
             return Ok(());
         }
+        vq.backend_poll = None;
         let old = core::mem::replace(&mut vq.backend, socket);
         if vq.attached() {
             if let Err(e) = vq.init_access() {
                 vq.backend = old;
                 return Err(e);
+            }
+            if let (true, Some(socket), Some(waker)) =
+                (index as usize == RX, &vq.backend, &self.waker)
+            {
+                vq.backend_poll = Some(FilePoll::start(socket, waker.clone(), kick_bit(RX))?);
             }
             // Buffers may already be waiting.
             if let Some(waker) = &self.waker {
@@ -327,150 +336,6 @@ impl Control {
         }
         Ok(())
     }
-
-    /// Transmits what the guest queued on the TX ring (in the worker, in the
-    /// owner's address space). A malformed chain is not consumed: the used
-    /// index stays, the error eventfd fires and the queue stops until the VMM
-    /// re-bases it. A full socket stops the round; the next kick retries.
-    fn handle_tx(&mut self, waker: &Waker) {
-        let event_idx = self.event_idx();
-        let notify_on_empty = self.features.has(VIRTIO_F_NOTIFY_ON_EMPTY);
-        let hdr_len = self.features.device_hdr_len();
-        let Some(mem) = self.mem.as_deref() else {
-            return;
-        };
-        let Some(vq) = self.vqs.get_mut(TX) else {
-            return;
-        };
-        let Some(sock) = vq.backend.as_ref() else {
-            return;
-        };
-        let rings = Rings {
-            config: &vq.config,
-            event_idx,
-        };
-        let mut last_avail = vq.config.last_avail_idx;
-        let mut last_used = vq.last_used_idx;
-        let mut sent = 0;
-        let mut fault = false;
-        loop {
-            match rings.pending(last_avail) {
-                Ok(0) => {
-                    // Ask for the next kick, then look again so that a buffer
-                    // queued meanwhile is not missed.
-                    if rings.set_avail_event(last_avail).is_err() {
-                        fault = true;
-                        break;
-                    }
-                    match rings.pending(last_avail) {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(_) => {
-                            fault = true;
-                            break;
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    fault = true;
-                    break;
-                }
-            }
-            if sent >= TX_WEIGHT {
-                waker.wake(kick_bit(TX));
-                break;
-            }
-            let Ok(head) = rings.head(last_avail) else {
-                fault = true;
-                break;
-            };
-            let mut segs = [Segment::default(); MAX_IOVS];
-            let mut descs = UserDescs {
-                table: vq.config.addr.desc_user_addr,
-                mem,
-            };
-            let chain = match walk_chain(&mut descs, rings_num(&vq.config), head, &mut segs) {
-                Ok(chain) if chain.writable == 0 => chain,
-                _ => {
-                    fault = true;
-                    break;
-                }
-            };
-            let mut iovs = UserIovs::new();
-            if gather(mem, &segs[..chain.readable], hdr_len, &mut iovs).is_err() {
-                fault = true;
-                break;
-            }
-            match sock.send_user(&mut iovs) {
-                Err(e) if e == EAGAIN => break,
-                // Other send errors drop the packet, as upstream does.
-                _ => {}
-            }
-            if rings.put_used(last_used, head, 0).is_err() {
-                fault = true;
-                break;
-            }
-            last_avail = last_avail.wrapping_add(1);
-            last_used = last_used.wrapping_add(1);
-            sent = sent.saturating_add(1);
-        }
-        vq.config.last_avail_idx = last_avail;
-        if sent > 0 {
-            vq.last_used_idx = last_used;
-            let rings = Rings {
-                config: &vq.config,
-                event_idx,
-            };
-            if rings.publish_used(last_used).is_err() {
-                fault = true;
-            } else if let Ok(true) =
-                rings.should_signal(&mut vq.calls, last_used, last_avail, notify_on_empty)
-            {
-                if let Some(call) = &vq.call {
-                    call.signal();
-                }
-            }
-        }
-        if fault {
-            if let Some(err) = &vq.err {
-                err.signal();
-            }
-        }
-    }
-}
-
-/// The ring size as the chain walker takes it.
-fn rings_num(config: &VringConfig) -> u16 {
-    u16::try_from(config.num).unwrap_or(u16::MAX)
-}
-
-/// Turns the readable segments of a TX chain into user buffers, skipping the
-/// first `hdr_len` bytes (the virtio-net header the device consumes).
-/// `EINVAL` if the chain is shorter than the header; `EFAULT` for addresses
-/// outside the memory table.
-fn gather(mem: &MemTable, segs: &[Segment], hdr_len: usize, iovs: &mut UserIovs) -> Result {
-    let mut skip = hdr_len as u64;
-    for seg in segs {
-        let mut gpa = seg.addr;
-        let mut left = u64::from(seg.len);
-        if skip > 0 {
-            let n = skip.min(left);
-            skip -= n;
-            left -= n;
-            gpa = gpa.checked_add(n).ok_or(EFAULT)?;
-        }
-        while left > 0 {
-            let (uaddr, chunk) = mem.translate(gpa, left).map_err(to_error)?;
-            iovs.push(uaddr, chunk as usize)?;
-            gpa = gpa.checked_add(chunk).ok_or(EFAULT)?;
-            left -= chunk;
-        }
-    }
-    if skip > 0 {
-        return Err(EINVAL);
-    }
-    Ok(())
 }
 
 /// Binds what `fd` names, or nothing for `VHOST_FILE_UNBIND` (-1).
@@ -520,6 +385,9 @@ impl WorkerBody for VhostNet {
             };
             if bits & kick_bit(TX) != 0 {
                 control.handle_tx(waker);
+            }
+            if bits & kick_bit(RX) != 0 {
+                control.handle_rx(waker);
             }
         }
     }

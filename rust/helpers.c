@@ -15,6 +15,8 @@
 #include <linux/socket.h>
 #include <linux/uaccess.h>
 #include <net/sock.h>
+#include <linux/if_vlan.h>
+#include <linux/skbuff.h>
 #include "rvhost_helpers.h"
 
 struct mm_struct *rvhost_current_mm_grab(void)
@@ -137,6 +139,43 @@ int rvhost_sock_send_user(struct socket *sock, struct iovec *iov, unsigned long 
 
 	iov_iter_init(&msg.msg_iter, ITER_SOURCE, iov, nr, len);
 	return sock_sendmsg(sock, &msg);
+}
+
+int rvhost_sock_peek_len(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+	struct sk_buff *head;
+	unsigned long flags;
+	int len = 0;
+
+	if (sock->ops->peek_len)
+		return sock->ops->peek_len(sock);
+	spin_lock_irqsave(&sk->sk_receive_queue.lock, flags);
+	head = skb_peek(&sk->sk_receive_queue);
+	if (head)
+		len = head->len + (skb_vlan_tag_present(head) ? VLAN_HLEN : 0);
+	spin_unlock_irqrestore(&sk->sk_receive_queue.lock, flags);
+	return len;
+}
+
+int rvhost_sock_recv_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len)
+{
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_TRUNC };
+
+	iov_iter_init(&msg.msg_iter, ITER_DEST, iov, nr, len);
+	return sock_recvmsg(sock, &msg, MSG_DONTWAIT | MSG_TRUNC);
+}
+
+int rvhost_sock_discard(struct socket *sock)
+{
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_TRUNC };
+	struct kvec vec;
+	char byte;
+
+	vec.iov_base = &byte;
+	vec.iov_len = 1;
+	iov_iter_kvec(&msg.msg_iter, ITER_DEST, &vec, 1, 1);
+	return sock_recvmsg(sock, &msg, MSG_DONTWAIT | MSG_TRUNC);
 }
 
 void rvhost_kunit_set_failure(struct kunit *test)

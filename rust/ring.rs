@@ -101,7 +101,8 @@ impl Rings<'_> {
         Ok(())
     }
 
-    /// With `EVENT_IDX`, asks the guest to kick when it makes `avail` available.
+    /// With `EVENT_IDX`, asks the guest to kick when it publishes past avail
+    /// index `avail` (the newest index the device has seen).
     pub(crate) fn set_avail_event(&self, avail: u16) -> Result {
         if self.event_idx {
             let offset = u64::from(self.config.num).wrapping_mul(8).wrapping_add(4);

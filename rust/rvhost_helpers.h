@@ -36,6 +36,12 @@ void rvhost_set_current_running(void);
 bool rvhost_kthread_use_mm(struct mm_struct *mm);
 /* kthread_unuse_mm() + mmput(). */
 void rvhost_kthread_unuse_mm(struct mm_struct *mm);
+/* Length of the packet at the head of @sock's receive queue, 0 if none. */
+int rvhost_sock_peek_len(struct socket *sock);
+/* recvmsg of one packet into user @iov[0..@nr] (@len bytes room), non-blocking; MSG_TRUNC semantics. */
+int rvhost_sock_recv_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len);
+/* Receives and drops the packet at the head of @sock's queue. */
+int rvhost_sock_discard(struct socket *sock);
 /* sendmsg of @len bytes gathered from user @iov[0..@nr] (non-blocking). */
 int rvhost_sock_send_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len);
 

@@ -90,6 +90,41 @@ impl BackendSocket {
         kernel::error::to_result(ret).map(|()| ret as usize)
     }
 
+    /// Length of the next packet waiting, 0 if none.
+    pub(crate) fn peek_len(&self) -> usize {
+        // SAFETY: `sock` is valid (type invariant).
+        let len = unsafe { bindings::rvhost_sock_peek_len(self.sock.as_ptr()) };
+        usize::try_from(len).unwrap_or(0)
+    }
+
+    /// Receives one packet into the user buffers in `iovs` without blocking.
+    /// Returns the packet's full length, which exceeds the room when it was
+    /// truncated.
+    pub(crate) fn recv_user(&self, iovs: &mut UserIovs) -> Result<usize> {
+        // SAFETY: `sock` is valid (type invariant); the iovecs hold user
+        // addresses, which the kernel copies to with fault checking.
+        let ret = unsafe {
+            bindings::rvhost_sock_recv_user(
+                self.sock.as_ptr(),
+                iovs.iov.as_mut_ptr(),
+                iovs.count as _,
+                iovs.bytes,
+            )
+        };
+        kernel::error::to_result(ret).map(|()| ret as usize)
+    }
+
+    /// Receives and drops the next packet.
+    pub(crate) fn discard(&self) {
+        // SAFETY: `sock` is valid (type invariant).
+        unsafe { bindings::rvhost_sock_discard(self.sock.as_ptr()) };
+    }
+
+    /// The file that owns the socket, valid as long as `self` is.
+    pub(crate) fn file_ptr(&self) -> *mut bindings::file {
+        self.file.as_ptr()
+    }
+
     /// Whether both refer to the same socket.
     pub(crate) fn same_socket(&self, other: &Self) -> bool {
         self.sock == other.sock
@@ -138,5 +173,10 @@ impl UserIovs {
         self.count += 1;
         self.bytes = self.bytes.saturating_add(len);
         Ok(())
+    }
+
+    /// Total room (or payload) in bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 }

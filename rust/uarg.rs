@@ -34,6 +34,13 @@ impl UserArg {
         UserSlice::new(self.0.wrapping_add(offset), len).reader()
     }
 
+    /// Writes `bytes` at the address.
+    pub(crate) fn write_slice(self, bytes: &[u8]) -> Result {
+        UserSlice::new(self.0, bytes.len())
+            .writer()
+            .write_slice(bytes)
+    }
+
     /// Writes a `T` to the argument (`EFAULT` if it cannot be written).
     pub(crate) fn write<T: AsBytes>(self, value: &T) -> Result {
         UserSlice::new(self.0, core::mem::size_of::<T>())

@@ -173,30 +173,50 @@ struct PollTarget {
     bits: u32,
 }
 
-/// Polls a kick eventfd: each signal wakes the worker with `bits`.
+/// A file that can be polled (the kick eventfd, the backend socket).
+pub(crate) trait PollableFile {
+    /// The `struct file`, valid as long as `self` is.
+    fn file_ptr(&self) -> *mut bindings::file;
+}
+
+impl PollableFile for EventFdFile {
+    fn file_ptr(&self) -> *mut bindings::file {
+        self.as_ptr()
+    }
+}
+
+impl PollableFile for crate::socket::BackendSocket {
+    fn file_ptr(&self) -> *mut bindings::file {
+        self.file_ptr()
+    }
+}
+
+/// Polls a file for readability (a kick eventfd, a backend socket): each
+/// wake-up marks `bits` pending in the worker.
 ///
 /// # Invariants
 ///
 /// `poll` is a started `rvhost_poll` whose callback data is `target`; both
 /// live until drop, where polling stops before `target` is freed.
-pub(crate) struct KickPoll {
+pub(crate) struct FilePoll {
     poll: NonNull<bindings::rvhost_poll>,
     target: *mut PollTarget,
 }
 
 // SAFETY: stopping the poll and freeing its target may happen on any thread.
-unsafe impl Send for KickPoll {}
-// SAFETY: `&KickPoll` offers nothing.
-unsafe impl Sync for KickPoll {}
+unsafe impl Send for FilePoll {}
+// SAFETY: `&FilePoll` offers nothing.
+unsafe impl Sync for FilePoll {}
 
-impl KickPoll {
-    /// Starts polling `file`; wakes at once if it was already signalled.
-    pub(crate) fn start(file: &EventFdFile, waker: Arc<Waker>, bits: u32) -> Result<Self> {
+impl FilePoll {
+    /// Starts polling `file`; wakes at once if it is already readable. The
+    /// poll must be dropped before `file`.
+    pub(crate) fn start(file: &impl PollableFile, waker: Arc<Waker>, bits: u32) -> Result<Self> {
         let target = KBox::into_raw(KBox::new(PollTarget { waker, bits }, GFP_KERNEL)?);
-        // SAFETY: `file` is a valid eventfd file; `target` outlives the poll
+        // SAFETY: `file` is a valid file (the caller drops the poll first); `target` outlives the poll
         // (freed in drop after `rvhost_poll_destroy`).
         let poll = unsafe {
-            bindings::rvhost_poll_create(file.as_ptr(), Some(Self::wake_cb), target.cast())
+            bindings::rvhost_poll_create(file.file_ptr(), Some(Self::wake_cb), target.cast())
         };
         match NonNull::new(poll) {
             Some(poll) => Ok(Self { poll, target }),
@@ -218,7 +238,7 @@ impl KickPoll {
     }
 }
 
-impl Drop for KickPoll {
+impl Drop for FilePoll {
     fn drop(&mut self) {
         // SAFETY: the poll is started (type invariant); after this no callback runs.
         unsafe { bindings::rvhost_poll_destroy(self.poll.as_ptr()) };

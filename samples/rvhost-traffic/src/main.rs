@@ -7,6 +7,7 @@
 //! `/dev/vhost-net`: passing against both is the ABI-compatibility check.
 
 mod hostile;
+mod rx;
 
 use anyhow::{bail, ensure, Context as _, Result};
 use clap::Parser;
@@ -42,7 +43,7 @@ pub const USED_GPA: u64 = 0x1_2000;
 pub const BUF_GPA: u64 = 0x2_0000;
 pub const BUF_SIZE: u64 = 2048;
 /// An EtherType for local experiments (IEEE 802 "local experimental 1").
-const ETHERTYPE: u16 = 0x88b5;
+pub const ETHERTYPE: u16 = 0x88b5;
 
 #[derive(Parser)]
 #[command(about = "Send frames through a vhost-net device's TX queue into a tap and check them")]
@@ -63,6 +64,17 @@ struct Args {
     /// each one (nothing consumed, error eventfd signalled) and recovers.
     #[arg(long)]
     hostile: bool,
+    /// Receive instead: frames sent into the tap must land in the RX buffers.
+    #[arg(long)]
+    rx: bool,
+    /// With --rx: negotiate VIRTIO_NET_F_MRG_RXBUF and post buffers of this
+    /// many bytes, so that larger frames span several buffers.
+    #[arg(long)]
+    mergeable: Option<u32>,
+    /// With --rx: check that a frame larger than the posted buffers is
+    /// dropped without writing past them.
+    #[arg(long)]
+    oversize: bool,
     /// Halfway through, with frames in flight, detach the backend or reset
     /// the owner, then stop: the device must survive it (teardown test).
     #[arg(long, value_enum)]
@@ -115,6 +127,13 @@ impl GuestMemory {
         };
     }
 
+    /// A volatile read of a byte the device may write.
+    pub fn read_u8(&self, gpa: u64) -> u8 {
+        assert!((gpa as usize) < MEM_SIZE);
+        // SAFETY: in bounds of our mapping.
+        unsafe { std::ptr::read_volatile(self.base.add(gpa as usize)) }
+    }
+
     /// A volatile read of a little-endian u16 the device may write.
     pub fn read_u16(&self, gpa: u64) -> u16 {
         assert!(gpa as usize + 2 <= MEM_SIZE);
@@ -141,7 +160,8 @@ fn check(ret: i32, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// A tap device, brought up, and a packet socket that sees what it receives.
+/// A tap device, up, and a packet socket bound to it: what the device sends
+/// arrives there; what is sent there goes to the device.
 fn tap_and_sniffer() -> Result<(File, OwnedFd)> {
     let tap = OpenOptions::new()
         .read(true)
@@ -229,13 +249,13 @@ pub fn frame(i: u32, size: usize) -> Vec<u8> {
     f
 }
 
-fn set_state(dev: &File, req: u64, index: u32, num: u32) -> Result<()> {
+pub fn set_state(dev: &File, req: u64, index: u32, num: u32) -> Result<()> {
     let s = vhost_vring_state { index, num };
     // SAFETY: the request reads one vhost_vring_state.
     check(unsafe { ioctl_with_ref(dev, req, &s) }, "vring state ioctl")
 }
 
-fn set_file(dev: &File, req: u64, index: u32, fd: i32) -> Result<()> {
+pub fn set_file(dev: &File, req: u64, index: u32, fd: i32) -> Result<()> {
     let f = vhost_vring_file { index, fd };
     // SAFETY: the request reads one vhost_vring_file.
     check(unsafe { ioctl_with_ref(dev, req, &f) }, "vring file ioctl")
@@ -244,6 +264,7 @@ fn set_file(dev: &File, req: u64, index: u32, fd: i32) -> Result<()> {
 /// A device with its TX queue set up on guest memory of ours and attached to
 /// a tap (in a network namespace of its own) that a packet socket watches.
 pub struct TxRig {
+    pub queue: u32,
     pub dev: File,
     pub mem: GuestMemory,
     pub kick: EventFd,
@@ -255,6 +276,11 @@ pub struct TxRig {
 
 impl TxRig {
     pub fn new(device: &str, event_idx: bool) -> Result<Self> {
+        Self::for_queue(device, TX, event_idx, 0)
+    }
+
+    /// Sets up queue `queue` (0 = RX, 1 = TX) with `extra` feature bits.
+    pub fn for_queue(device: &str, queue: u32, event_idx: bool, extra: u64) -> Result<Self> {
         // A network namespace of our own: the tap is invisible to everything else.
         // SAFETY: plain unshare(2).
         let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
@@ -272,7 +298,7 @@ impl TxRig {
 
         // SAFETY: no argument.
         check(unsafe { ioctl(&dev, VHOST_SET_OWNER()) }, "SET_OWNER")?;
-        let mut features = VIRTIO_F_VERSION_1 | VHOST_NET_F_VIRTIO_NET_HDR;
+        let mut features = VIRTIO_F_VERSION_1 | VHOST_NET_F_VIRTIO_NET_HDR | extra;
         if event_idx {
             features |= VIRTIO_RING_F_EVENT_IDX;
         }
@@ -283,10 +309,10 @@ impl TxRig {
         // SAFETY: a vhost_memory header and one region.
         let ret = unsafe { ioctl_with_ptr(&dev, VHOST_SET_MEM_TABLE(), table.as_ptr()) };
         check(ret, "SET_MEM_TABLE")?;
-        set_state(&dev, VHOST_SET_VRING_NUM(), TX, QUEUE_SIZE.into())?;
-        set_state(&dev, VHOST_SET_VRING_BASE(), TX, 0)?;
+        set_state(&dev, VHOST_SET_VRING_NUM(), queue, QUEUE_SIZE.into())?;
+        set_state(&dev, VHOST_SET_VRING_BASE(), queue, 0)?;
         let addr = vhost_vring_addr {
-            index: TX,
+            index: queue,
             flags: 0,
             desc_user_addr: mem.uaddr(DESC_GPA),
             used_user_addr: mem.uaddr(USED_GPA),
@@ -296,12 +322,13 @@ impl TxRig {
         // SAFETY: reads one vhost_vring_addr.
         let ret = unsafe { ioctl_with_ref(&dev, VHOST_SET_VRING_ADDR(), &addr) };
         check(ret, "SET_VRING_ADDR")?;
-        set_file(&dev, VHOST_SET_VRING_KICK(), TX, kick.as_raw_fd())?;
-        set_file(&dev, VHOST_SET_VRING_CALL(), TX, call.as_raw_fd())?;
-        set_file(&dev, VHOST_SET_VRING_ERR(), TX, err.as_raw_fd())?;
-        set_file(&dev, VHOST_NET_SET_BACKEND(), TX, tap.as_raw_fd())?;
+        set_file(&dev, VHOST_SET_VRING_KICK(), queue, kick.as_raw_fd())?;
+        set_file(&dev, VHOST_SET_VRING_CALL(), queue, call.as_raw_fd())?;
+        set_file(&dev, VHOST_SET_VRING_ERR(), queue, err.as_raw_fd())?;
+        set_file(&dev, VHOST_NET_SET_BACKEND(), queue, tap.as_raw_fd())?;
 
         Ok(Self {
+            queue,
             dev,
             mem,
             kick,
@@ -315,9 +342,14 @@ impl TxRig {
     /// Detaches the backend, moves the queue's base to `base`, re-attaches:
     /// how a VMM recovers a queue the device stopped on.
     pub fn rebase(&self, base: u16) -> Result<()> {
-        set_file(&self.dev, VHOST_NET_SET_BACKEND(), TX, -1)?;
-        set_state(&self.dev, VHOST_SET_VRING_BASE(), TX, base.into())?;
-        set_file(&self.dev, VHOST_NET_SET_BACKEND(), TX, self.tap.as_raw_fd())
+        set_file(&self.dev, VHOST_NET_SET_BACKEND(), self.queue, -1)?;
+        set_state(&self.dev, VHOST_SET_VRING_BASE(), self.queue, base.into())?;
+        set_file(
+            &self.dev,
+            VHOST_NET_SET_BACKEND(),
+            self.queue,
+            self.tap.as_raw_fd(),
+        )
     }
 }
 
@@ -329,6 +361,18 @@ fn main() -> Result<()> {
     );
     if args.hostile {
         return hostile::run(&args.device);
+    }
+    if args.rx && args.oversize {
+        return rx::oversize(&args.device);
+    }
+    if args.rx {
+        return rx::run(
+            &args.device,
+            args.frames,
+            args.size,
+            args.event_idx,
+            args.mergeable,
+        );
     }
     let rig = TxRig::new(&args.device, args.event_idx)?;
     let TxRig {

@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The data path, run by the worker in the owner's address space: TX (guest
+//! chains to the backend socket) and RX (backend packets into guest buffers).
+//!
+//! A malformed chain is never consumed: the used index stays, the error
+//! eventfd fires and the queue stops until the VMM re-bases it.
+
+use super::*;
+use crate::logic::{
+    features::VIRTIO_NET_F_MRG_RXBUF,
+    split_ring::{walk_chain, Segment},
+};
+use crate::ring::{Rings, UserDescs};
+use crate::socket::{UserIovs, MAX_IOVS};
+
+/// Most packets handled per wake-up and queue before the worker requeues itself.
+const WEIGHT: usize = 64;
+
+impl Control {
+    /// Transmits what the guest queued on the TX ring (in the worker, in the
+    /// owner's address space). A malformed chain is not consumed: the used
+    /// index stays, the error eventfd fires and the queue stops until the VMM
+    /// re-bases it. A full socket stops the round; the next kick retries.
+    pub(super) fn handle_tx(&mut self, waker: &Waker) {
+        let event_idx = self.event_idx();
+        let notify_on_empty = self.features.has(VIRTIO_F_NOTIFY_ON_EMPTY);
+        let hdr_len = self.features.device_hdr_len();
+        let Some(mem) = self.mem.as_deref() else {
+            return;
+        };
+        let Some(vq) = self.vqs.get_mut(TX) else {
+            return;
+        };
+        let Some(sock) = vq.backend.as_ref() else {
+            return;
+        };
+        let rings = Rings {
+            config: &vq.config,
+            event_idx,
+        };
+        let mut last_avail = vq.config.last_avail_idx;
+        let mut last_used = vq.last_used_idx;
+        let mut sent = 0;
+        let mut fault = false;
+        loop {
+            match rings.pending(last_avail) {
+                Ok(0) => {
+                    // Ask for the next kick, then look again so that a buffer
+                    // queued meanwhile is not missed.
+                    if rings.set_avail_event(last_avail).is_err() {
+                        fault = true;
+                        break;
+                    }
+                    match rings.pending(last_avail) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(_) => {
+                            fault = true;
+                            break;
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    fault = true;
+                    break;
+                }
+            }
+            if sent >= WEIGHT {
+                waker.wake(kick_bit(TX));
+                break;
+            }
+            let Ok(head) = rings.head(last_avail) else {
+                fault = true;
+                break;
+            };
+            let mut segs = [Segment::default(); MAX_IOVS];
+            let mut descs = UserDescs {
+                table: vq.config.addr.desc_user_addr,
+                mem,
+            };
+            let chain = match walk_chain(&mut descs, rings_num(&vq.config), head, &mut segs) {
+                Ok(chain) if chain.writable == 0 => chain,
+                _ => {
+                    fault = true;
+                    break;
+                }
+            };
+            let mut iovs = UserIovs::new();
+            if gather(mem, &segs[..chain.readable], hdr_len, &mut iovs).is_err() {
+                fault = true;
+                break;
+            }
+            match sock.send_user(&mut iovs) {
+                Err(e) if e == EAGAIN => break,
+                // Other send errors drop the packet, as upstream does.
+                _ => {}
+            }
+            if rings.put_used(last_used, head, 0).is_err() {
+                fault = true;
+                break;
+            }
+            last_avail = last_avail.wrapping_add(1);
+            last_used = last_used.wrapping_add(1);
+            sent = sent.saturating_add(1);
+        }
+        vq.config.last_avail_idx = last_avail;
+        if sent > 0 {
+            vq.last_used_idx = last_used;
+            let rings = Rings {
+                config: &vq.config,
+                event_idx,
+            };
+            if rings.publish_used(last_used).is_err() {
+                fault = true;
+            } else if let Ok(true) =
+                rings.should_signal(&mut vq.calls, last_used, last_avail, notify_on_empty)
+            {
+                if let Some(call) = &vq.call {
+                    call.signal();
+                }
+            }
+        }
+        if fault {
+            if let Some(err) = &vq.err {
+                err.signal();
+            }
+        }
+    }
+}
+
+/// Most RX chains one packet may use (mergeable buffers).
+const MAX_RX_HEADS: usize = 64;
+
+/// Why an RX packet could not be placed.
+enum RxPlace {
+    /// Buffers found for the packet: the heads and their room.
+    Ready { count: usize },
+    /// Not enough buffers posted yet (`seen` were): wait for the guest.
+    NoBuffers { seen: u16 },
+    /// The packet does not fit in what the guest can post: drop it.
+    TooLarge,
+    /// A malformed chain: stop the queue.
+    Fault,
+}
+
+impl Control {
+    /// Receives what the backend socket holds into the guest's RX buffers.
+    /// A packet larger than the buffers a chain (or, with mergeable RX
+    /// buffers, up to 64 chains) offers is received into nothing and dropped;
+    /// nothing is written past a buffer.
+    pub(super) fn handle_rx(&mut self, waker: &Waker) {
+        let event_idx = self.event_idx();
+        let notify_on_empty = self.features.has(VIRTIO_F_NOTIFY_ON_EMPTY);
+        let mergeable = self.features.has(VIRTIO_NET_F_MRG_RXBUF);
+        let hdr_len = self.features.device_hdr_len();
+        // Where `num_buffers` goes: in the header we write, or the one the
+        // socket wrote (12-byte headers only).
+        let num_buffers_at = (mergeable && self.features.net_hdr_len() == 12).then_some(10u64);
+        let Some(mem) = self.mem.as_deref() else {
+            return;
+        };
+        let Some(vq) = self.vqs.get_mut(RX) else {
+            return;
+        };
+        let Some(sock) = vq.backend.as_ref() else {
+            return;
+        };
+        let rings = Rings {
+            config: &vq.config,
+            event_idx,
+        };
+        let mut last_avail = vq.config.last_avail_idx;
+        let mut last_used = vq.last_used_idx;
+        let mut received = 0;
+        let mut fault = false;
+        let mut heads = [(0u16, 0u32); MAX_RX_HEADS];
+        let mut segs = [Segment::default(); MAX_IOVS];
+        loop {
+            if received >= WEIGHT {
+                waker.wake(kick_bit(RX));
+                break;
+            }
+            let packet = sock.peek_len();
+            if packet == 0 {
+                break;
+            }
+            let need = (packet as u64).saturating_add(hdr_len as u64);
+            let mut iovs = UserIovs::new();
+            let mut first_segs = 0;
+            let place = place_rx(
+                &rings,
+                mem,
+                vq.config.addr.desc_user_addr,
+                last_avail,
+                need,
+                hdr_len,
+                mergeable,
+                &mut heads,
+                &mut segs,
+                &mut first_segs,
+                &mut iovs,
+            );
+            let count = match place {
+                RxPlace::Ready { count } => count,
+                RxPlace::NoBuffers { seen } => {
+                    // Ask for a kick when more buffers come than those seen,
+                    // then look once more.
+                    if rings
+                        .set_avail_event(last_avail.wrapping_add(seen))
+                        .is_err()
+                    {
+                        fault = true;
+                        break;
+                    }
+                    match rings.pending(last_avail) {
+                        Ok(n) if n <= seen => break,
+                        Ok(_) => continue,
+                        Err(_) => {
+                            fault = true;
+                            break;
+                        }
+                    }
+                }
+                RxPlace::TooLarge => {
+                    sock.discard();
+                    continue;
+                }
+                RxPlace::Fault => {
+                    fault = true;
+                    break;
+                }
+            };
+            let got = match sock.recv_user(&mut iovs) {
+                Ok(n) => n,
+                Err(e) if e == EAGAIN => break,
+                Err(_) => continue,
+            };
+            if got > iovs.bytes() {
+                // Truncated (the packet grew since the peek): dropped.
+                continue;
+            }
+            // The header: zeroes (no offloads) where the device provides it,
+            // and `num_buffers` with mergeable buffers.
+            let mut header = [0u8; 12];
+            if let Some(at) = num_buffers_at {
+                header[at as usize..][..2].copy_from_slice(&(count as u16).to_le_bytes());
+            }
+            let header: &[u8] = if hdr_len > 0 {
+                &header[..hdr_len]
+            } else if let Some(at) = num_buffers_at {
+                &header[..at as usize + 2]
+            } else {
+                &[]
+            };
+            let skip = if hdr_len > 0 {
+                0
+            } else {
+                header.len().saturating_sub(2)
+            };
+            if write_to_segments(mem, &segs[..first_segs], skip, &header[skip..]).is_err() {
+                fault = true;
+                break;
+            }
+            // Spread the bytes written over the heads used.
+            let mut left = (got as u64).saturating_add(hdr_len as u64);
+            for &(head, room) in &heads[..count] {
+                let len = left.min(u64::from(room));
+                left -= len;
+                if rings.put_used(last_used, head, len as u32).is_err() {
+                    fault = true;
+                    break;
+                }
+                last_used = last_used.wrapping_add(1);
+            }
+            if fault {
+                break;
+            }
+            last_avail = last_avail.wrapping_add(count as u16);
+            received += 1;
+        }
+        vq.config.last_avail_idx = last_avail;
+        if last_used != vq.last_used_idx {
+            vq.last_used_idx = last_used;
+            let rings = Rings {
+                config: &vq.config,
+                event_idx,
+            };
+            if rings.publish_used(last_used).is_err() {
+                fault = true;
+            } else if let Ok(true) =
+                rings.should_signal(&mut vq.calls, last_used, last_avail, notify_on_empty)
+            {
+                if let Some(call) = &vq.call {
+                    call.signal();
+                }
+            }
+        }
+        if fault {
+            if let Some(err) = &vq.err {
+                err.signal();
+            }
+        }
+    }
+}
+
+/// Finds guest buffers for an RX packet needing `need` bytes (header
+/// included): one chain, or with `mergeable` as many as it takes. Fills
+/// `heads` (head, room), the first chain's segments (`first_segs` of `segs`,
+/// for the header) and `iovs` (the room after the header, for `recvmsg`).
+#[allow(clippy::too_many_arguments)]
+fn place_rx(
+    rings: &Rings<'_>,
+    mem: &MemTable,
+    desc_table: u64,
+    last_avail: u16,
+    need: u64,
+    hdr_len: usize,
+    mergeable: bool,
+    heads: &mut [(u16, u32); MAX_RX_HEADS],
+    segs: &mut [Segment; MAX_IOVS],
+    first_segs: &mut usize,
+    iovs: &mut UserIovs,
+) -> RxPlace {
+    let Ok(pending) = rings.pending(last_avail) else {
+        return RxPlace::Fault;
+    };
+    let mut got: u64 = 0;
+    let mut count = 0;
+    let mut chain_segs = [Segment::default(); MAX_IOVS];
+    while got < need {
+        if count == usize::from(pending) {
+            return RxPlace::NoBuffers { seen: pending };
+        }
+        if count == MAX_RX_HEADS {
+            return RxPlace::TooLarge;
+        }
+        let Ok(head) = rings.head(last_avail.wrapping_add(count as u16)) else {
+            return RxPlace::Fault;
+        };
+        let mut descs = UserDescs {
+            table: desc_table,
+            mem,
+        };
+        let chain = match walk_chain(&mut descs, rings_num(rings.config), head, &mut chain_segs) {
+            Ok(chain) if chain.readable == 0 => chain,
+            _ => return RxPlace::Fault,
+        };
+        let room: u64 = chain_segs[..chain.writable]
+            .iter()
+            .map(|s| u64::from(s.len))
+            .sum();
+        if count == 0 {
+            segs[..chain.writable].copy_from_slice(&chain_segs[..chain.writable]);
+            *first_segs = chain.writable;
+        }
+        let skip = if count == 0 { hdr_len } else { 0 };
+        if gather(mem, &chain_segs[..chain.writable], skip, iovs).is_err() {
+            return RxPlace::Fault;
+        }
+        heads[count] = (head, u32::try_from(room).unwrap_or(u32::MAX));
+        count += 1;
+        got = got.saturating_add(room);
+        if !mergeable && got < need {
+            return RxPlace::TooLarge;
+        }
+    }
+    RxPlace::Ready { count }
+}
+
+/// Writes `bytes` into the guest buffers `segs`, starting `skip` bytes in.
+fn write_to_segments(mem: &MemTable, segs: &[Segment], skip: usize, bytes: &[u8]) -> Result {
+    let mut skip = skip as u64;
+    let mut bytes = bytes;
+    for seg in segs {
+        if bytes.is_empty() {
+            break;
+        }
+        let mut gpa = seg.addr;
+        let mut left = u64::from(seg.len);
+        let n = skip.min(left);
+        skip -= n;
+        left -= n;
+        gpa = gpa.checked_add(n).ok_or(EFAULT)?;
+        while left > 0 && !bytes.is_empty() {
+            let want = left.min(bytes.len() as u64);
+            let (uaddr, chunk) = mem.translate(gpa, want).map_err(to_error)?;
+            let (now, rest) = bytes.split_at(chunk as usize);
+            UserArg::new(uaddr as usize).write_slice(now)?;
+            bytes = rest;
+            gpa = gpa.checked_add(chunk).ok_or(EFAULT)?;
+            left -= chunk;
+        }
+    }
+    if bytes.is_empty() {
+        Ok(())
+    } else {
+        Err(EINVAL)
+    }
+}
+
+/// The ring size as the chain walker takes it.
+fn rings_num(config: &VringConfig) -> u16 {
+    u16::try_from(config.num).unwrap_or(u16::MAX)
+}
+
+/// Turns guest buffers into user buffers, skipping the first `hdr_len` bytes
+/// (the virtio-net header the device consumes on TX or writes itself on RX).
+/// `EINVAL` if the buffers are shorter than the header; `EFAULT` for
+/// addresses outside the memory table.
+fn gather(mem: &MemTable, segs: &[Segment], hdr_len: usize, iovs: &mut UserIovs) -> Result {
+    let mut skip = hdr_len as u64;
+    for seg in segs {
+        let mut gpa = seg.addr;
+        let mut left = u64::from(seg.len);
+        if skip > 0 {
+            let n = skip.min(left);
+            skip -= n;
+            left -= n;
+            gpa = gpa.checked_add(n).ok_or(EFAULT)?;
+        }
+        while left > 0 {
+            let (uaddr, chunk) = mem.translate(gpa, left).map_err(to_error)?;
+            iovs.push(uaddr, chunk as usize)?;
+            gpa = gpa.checked_add(chunk).ok_or(EFAULT)?;
+            left -= chunk;
+        }
+    }
+    if skip > 0 {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
