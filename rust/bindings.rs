@@ -34,3 +34,8 @@ unsafe impl kernel::types::FromBytes for vhost_memory_region {}
 unsafe impl kernel::types::FromBytes for vhost_memory {}
 // SAFETY: `vhost_vring_state` is two `u32`s: no padding, so every byte is initialised.
 unsafe impl kernel::types::AsBytes for vhost_vring_state {}
+// SAFETY: `rvhost_vring_stats` is integers only, without padding holes
+// (the explicit `padding` field is written like the rest).
+unsafe impl kernel::types::AsBytes for rvhost_vring_stats {}
+// SAFETY: every bit pattern is a valid `rvhost_vring_stats`.
+unsafe impl kernel::types::FromBytes for rvhost_vring_stats {}

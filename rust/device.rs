@@ -67,6 +67,19 @@ struct VirtQueue {
     log_base: u64,
     last_used_idx: u16,
     calls: CallSuppression,
+    stats: QueueStats,
+}
+
+/// Per-queue counters (the kick count lives in the worker's `Waker`).
+#[derive(Default)]
+pub(crate) struct QueueStats {
+    pub(crate) calls: u64,
+    pub(crate) calls_suppressed: u64,
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
+    pub(crate) rounds: u64,
+    pub(crate) drops: u64,
+    pub(crate) errors: u64,
 }
 
 impl VirtQueue {
@@ -82,6 +95,7 @@ impl VirtQueue {
             log_base: 0,
             last_used_idx: 0,
             calls: CallSuppression::default(),
+            stats: QueueStats::default(),
         }
     }
 
@@ -167,6 +181,31 @@ impl Control {
         self.vqs
             .get_mut(index as usize)
             .ok_or(to_error(Errno::NoBufs))
+    }
+
+    /// `RVHOST_GET_VRING_STATS` (rvhost's own): the owner reads a queue's
+    /// counters. `EPERM`, `EFAULT`, `ENOBUFS` as for the vring ioctls.
+    fn get_stats(&mut self, arg: UserArg) -> Result {
+        self.check_owner()?;
+        let req: bindings::rvhost_vring_stats = arg.read()?;
+        let kicks = self
+            .waker
+            .as_ref()
+            .map_or(0, |w| w.kicks(req.index as usize));
+        let vq = self.vq(req.index)?;
+        let s = &vq.stats;
+        arg.write(&bindings::rvhost_vring_stats {
+            index: req.index,
+            padding: 0,
+            kicks,
+            calls: s.calls,
+            calls_suppressed: s.calls_suppressed,
+            packets: s.packets,
+            bytes: s.bytes,
+            rounds: s.rounds,
+            drops: s.drops,
+            errors: s.errors,
+        })
     }
 
     /// `VHOST_SET_MEM_TABLE`.
@@ -269,7 +308,12 @@ impl Control {
                 vq.kick_poll = None;
                 vq.kick = kick;
                 if let (Some(kick), Some(waker)) = (&vq.kick, waker) {
-                    vq.kick_poll = Some(FilePoll::start(kick, waker, kick_bit(index as usize))?);
+                    vq.kick_poll = Some(FilePoll::start(
+                        kick,
+                        waker,
+                        kick_bit(index as usize),
+                        Some(index as usize),
+                    )?);
                 }
                 Ok(())
             }
@@ -327,7 +371,7 @@ impl Control {
             if let (true, Some(socket), Some(waker)) =
                 (index as usize == RX, &vq.backend, &self.waker)
             {
-                vq.backend_poll = Some(FilePoll::start(socket, waker.clone(), kick_bit(RX))?);
+                vq.backend_poll = Some(FilePoll::start(socket, waker.clone(), kick_bit(RX), None)?);
             }
             // Buffers may already be waiting.
             if let Some(waker) = &self.waker {
@@ -395,6 +439,9 @@ impl WorkerBody for VhostNet {
 
 impl VhostNet {
     fn dispatch(this: ArcBorrow<'_, Self>, cmd: u32, arg: UserArg) -> Result {
+        if cmd == bindings::RVHOST_IOCTL_GET_VRING_STATS {
+            return this.control.lock().get_stats(arg);
+        }
         match VhostIoctl::decode(cmd) {
             Some(req) if req.stage() == Stage::Net => Self::net_request(this, req, arg),
             req => {

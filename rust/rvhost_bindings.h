@@ -9,12 +9,14 @@
 #include <linux/miscdevice.h>
 #include <linux/vhost.h>
 #include "rvhost_helpers.h"
+#include "rvhost_uapi.h"
 
 /*
  * Function-like macros are invisible to bindgen; constant variables are not.
  * Only bindgen reads these definitions (this header is not compiled into C).
  */
 const int RVHOST_MISC_DYNAMIC_MINOR = MISC_DYNAMIC_MINOR;
+const unsigned int RVHOST_IOCTL_GET_VRING_STATS = RVHOST_GET_VRING_STATS;
 const unsigned int RVHOST_VHOST_GET_FEATURES = VHOST_GET_FEATURES;
 const unsigned int RVHOST_VHOST_SET_FEATURES = VHOST_SET_FEATURES;
 const unsigned int RVHOST_VHOST_SET_OWNER = VHOST_SET_OWNER;

@@ -9,7 +9,7 @@ use crate::eventfd::EventFdFile;
 use core::{
     ffi::c_void,
     ptr::NonNull,
-    sync::atomic::{AtomicPtr, AtomicU32, Ordering},
+    sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering},
 };
 use kernel::{
     error::from_err_ptr,
@@ -27,6 +27,8 @@ use kernel::{
 pub(crate) struct Waker {
     pending: AtomicU32,
     task: AtomicPtr<bindings::task_struct>,
+    /// Kick eventfd signals seen, per queue.
+    kicks: [AtomicU64; 2],
 }
 
 // SAFETY: the task reference may be used and dropped from any thread.
@@ -40,6 +42,7 @@ impl Waker {
         Self {
             pending: AtomicU32::new(0),
             task: AtomicPtr::new(core::ptr::null_mut()),
+            kicks: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 
@@ -52,6 +55,13 @@ impl Waker {
             // allowed in any context.
             unsafe { bindings::wake_up_process(task) };
         }
+    }
+
+    /// Kick eventfd signals seen on queue `index`.
+    pub(crate) fn kicks(&self, index: usize) -> u64 {
+        self.kicks
+            .get(index)
+            .map_or(0, |k| k.load(Ordering::Relaxed))
     }
 
     /// Worker side: sleeps until some bits are pending and takes them, or
@@ -171,6 +181,8 @@ impl<T: WorkerBody> Drop for Worker<T> {
 struct PollTarget {
     waker: Arc<Waker>,
     bits: u32,
+    /// Queue whose kicks this poll counts, if it polls a kick eventfd.
+    kick_of: Option<usize>,
 }
 
 /// A file that can be polled (the kick eventfd, the backend socket).
@@ -211,8 +223,18 @@ unsafe impl Sync for FilePoll {}
 impl FilePoll {
     /// Starts polling `file`; wakes at once if it is already readable. The
     /// poll must be dropped before `file`.
-    pub(crate) fn start(file: &impl PollableFile, waker: Arc<Waker>, bits: u32) -> Result<Self> {
-        let target = KBox::into_raw(KBox::new(PollTarget { waker, bits }, GFP_KERNEL)?);
+    pub(crate) fn start(
+        file: &impl PollableFile,
+        waker: Arc<Waker>,
+        bits: u32,
+        kick_of: Option<usize>,
+    ) -> Result<Self> {
+        let target = PollTarget {
+            waker,
+            bits,
+            kick_of,
+        };
+        let target = KBox::into_raw(KBox::new(target, GFP_KERNEL)?);
         // SAFETY: `file` is a valid file (the caller drops the poll first); `target` outlives the poll
         // (freed in drop after `rvhost_poll_destroy`).
         let poll = unsafe {
@@ -234,6 +256,9 @@ impl FilePoll {
     unsafe extern "C" fn wake_cb(data: *mut c_void) {
         // SAFETY: per the function's contract.
         let target = unsafe { &*(data as *const PollTarget) };
+        if let Some(kick) = target.kick_of.and_then(|q| target.waker.kicks.get(q)) {
+            kick.fetch_add(1, Ordering::Relaxed);
+        }
         target.waker.wake(target.bits);
     }
 }

@@ -95,7 +95,11 @@ impl Control {
             match sock.send_user(&mut iovs) {
                 Err(e) if e == EAGAIN => break,
                 // Other send errors drop the packet, as upstream does.
-                _ => {}
+                Err(_) => vq.stats.drops += 1,
+                Ok(_) => {
+                    vq.stats.packets += 1;
+                    vq.stats.bytes += iovs.bytes() as u64;
+                }
             }
             if rings.put_used(last_used, head, 0).is_err() {
                 fault = true;
@@ -105,25 +109,48 @@ impl Control {
             last_used = last_used.wrapping_add(1);
             sent = sent.saturating_add(1);
         }
-        vq.config.last_avail_idx = last_avail;
-        if sent > 0 {
-            vq.last_used_idx = last_used;
+        vq.finish_round(event_idx, notify_on_empty, last_avail, last_used, fault);
+    }
+}
+
+impl VirtQueue {
+    /// Ends a worker round: records where the device got to, publishes the
+    /// used index if anything was used, signals the call eventfd if the guest
+    /// asked, and the error eventfd if the round hit a malformed ring.
+    fn finish_round(
+        &mut self,
+        event_idx: bool,
+        notify_on_empty: bool,
+        last_avail: u16,
+        last_used: u16,
+        mut fault: bool,
+    ) {
+        self.config.last_avail_idx = last_avail;
+        if last_used != self.last_used_idx {
+            self.last_used_idx = last_used;
+            self.stats.rounds += 1;
             let rings = Rings {
-                config: &vq.config,
+                config: &self.config,
                 event_idx,
             };
             if rings.publish_used(last_used).is_err() {
                 fault = true;
-            } else if let Ok(true) =
-                rings.should_signal(&mut vq.calls, last_used, last_avail, notify_on_empty)
-            {
-                if let Some(call) = &vq.call {
-                    call.signal();
+            } else {
+                match rings.should_signal(&mut self.calls, last_used, last_avail, notify_on_empty) {
+                    Ok(true) => {
+                        if let Some(call) = &self.call {
+                            call.signal();
+                            self.stats.calls += 1;
+                        }
+                    }
+                    Ok(false) => self.stats.calls_suppressed += 1,
+                    Err(_) => fault = true,
                 }
             }
         }
         if fault {
-            if let Some(err) = &vq.err {
+            self.stats.errors += 1;
+            if let Some(err) = &self.err {
                 err.signal();
             }
         }
@@ -225,6 +252,7 @@ impl Control {
                 }
                 RxPlace::TooLarge => {
                     sock.discard();
+                    vq.stats.drops += 1;
                     continue;
                 }
                 RxPlace::Fault => {
@@ -235,10 +263,14 @@ impl Control {
             let got = match sock.recv_user(&mut iovs) {
                 Ok(n) => n,
                 Err(e) if e == EAGAIN => break,
-                Err(_) => continue,
+                Err(_) => {
+                    vq.stats.drops += 1;
+                    continue;
+                }
             };
             if got > iovs.bytes() {
                 // Truncated (the packet grew since the peek): dropped.
+                vq.stats.drops += 1;
                 continue;
             }
             // The header: zeroes (no offloads) where the device provides it,
@@ -279,29 +311,10 @@ impl Control {
             }
             last_avail = last_avail.wrapping_add(count as u16);
             received += 1;
+            vq.stats.packets += 1;
+            vq.stats.bytes += got as u64;
         }
-        vq.config.last_avail_idx = last_avail;
-        if last_used != vq.last_used_idx {
-            vq.last_used_idx = last_used;
-            let rings = Rings {
-                config: &vq.config,
-                event_idx,
-            };
-            if rings.publish_used(last_used).is_err() {
-                fault = true;
-            } else if let Ok(true) =
-                rings.should_signal(&mut vq.calls, last_used, last_avail, notify_on_empty)
-            {
-                if let Some(call) = &vq.call {
-                    call.signal();
-                }
-            }
-        }
-        if fault {
-            if let Some(err) = &vq.err {
-                err.signal();
-            }
-        }
+        vq.finish_round(event_idx, notify_on_empty, last_avail, last_used, fault);
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod hostile;
 mod rx;
+mod stats;
 
 use anyhow::{bail, ensure, Context as _, Result};
 use clap::Parser;
@@ -478,6 +479,26 @@ fn main() -> Result<()> {
         ensure!(buf[..n as usize] == want[..], "frame {received} differs");
         received += 1;
     }
+    let device_stats = stats::read(dev, TX);
+    if let Some(st) = device_stats {
+        // The device's own count must agree with what was sent and kicked.
+        ensure!(
+            st.packets == u64::from(args.frames),
+            "device counted {} packets, {} sent",
+            st.packets,
+            args.frames
+        );
+        ensure!(
+            st.kicks == u64::from(kicks),
+            "device counted {} kicks, {} made",
+            st.kicks,
+            kicks
+        );
+        ensure!(
+            st.errors == 0 && st.drops == 0,
+            "device counted errors or drops: {st:?}"
+        );
+    }
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{}: TX {} frames of {} B (event_idx {}): all arrived in order, byte for byte; {:.0} pps, {} kicks ({:.3}/frame)",
@@ -489,5 +510,6 @@ fn main() -> Result<()> {
         kicks,
         f64::from(kicks) / f64::from(args.frames)
     );
+    println!("  {}", stats::describe(device_stats, args.frames));
     Ok(())
 }

@@ -162,6 +162,19 @@ pub fn run(
         ring.avail_idx = ring.avail_idx.wrapping_sub(bufs.len() as u16);
         ring.publish(bufs.len() as u16)?;
     }
+    let device_stats = crate::stats::read(&rig.dev, RX);
+    if let Some(st) = device_stats {
+        ensure!(
+            st.packets == u64::from(frames),
+            "device counted {} packets, {} sent",
+            st.packets,
+            frames
+        );
+        ensure!(
+            st.errors == 0 && st.drops == 0,
+            "device counted errors or drops: {st:?}"
+        );
+    }
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{device}: RX {frames} frames of {size} B (event_idx {event_idx}, mergeable {:?}): all landed in order, byte for byte; {:.0} pps, {} kicks",
@@ -169,6 +182,7 @@ pub fn run(
         f64::from(frames) / secs,
         ring.kicks
     );
+    println!("  {}", crate::stats::describe(device_stats, frames));
     Ok(())
 }
 
