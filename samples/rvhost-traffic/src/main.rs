@@ -48,19 +48,19 @@ pub const ETHERTYPE: u16 = 0x88b5;
 
 #[derive(Parser)]
 #[command(about = "Send frames through a vhost-net device's TX queue into a tap and check them")]
-struct Args {
+pub struct Args {
     /// The vhost-net device.
     #[arg(long, default_value = "/dev/rvhost-net")]
-    device: String,
+    pub device: String,
     /// Frames to send.
     #[arg(long, default_value_t = 1000)]
-    frames: u32,
+    pub frames: u32,
     /// Frame size in bytes (Ethernet header included).
     #[arg(long, default_value_t = 64)]
-    size: usize,
+    pub size: usize,
     /// Negotiate VIRTIO_RING_F_EVENT_IDX.
     #[arg(long)]
-    event_idx: bool,
+    pub event_idx: bool,
     /// Instead of traffic, post malformed chains and check the device refuses
     /// each one (nothing consumed, error eventfd signalled) and recovers.
     #[arg(long)]
@@ -71,11 +71,14 @@ struct Args {
     /// With --rx: negotiate VIRTIO_NET_F_MRG_RXBUF and post buffers of this
     /// many bytes, so that larger frames span several buffers.
     #[arg(long)]
-    mergeable: Option<u32>,
+    pub mergeable: Option<u32>,
     /// With --rx: check that a frame larger than the posted buffers is
     /// dropped without writing past them.
     #[arg(long)]
     oversize: bool,
+    /// Print the result as one JSON object (for scripts/bench-net).
+    #[arg(long)]
+    json: bool,
     /// Halfway through, with frames in flight, detach the backend or reset
     /// the owner, then stop: the device must survive it (teardown test).
     #[arg(long, value_enum)]
@@ -367,13 +370,7 @@ fn main() -> Result<()> {
         return rx::oversize(&args.device);
     }
     if args.rx {
-        return rx::run(
-            &args.device,
-            args.frames,
-            args.size,
-            args.event_idx,
-            args.mergeable,
-        );
+        return rx::run(&args);
     }
     let rig = TxRig::new(&args.device, args.event_idx)?;
     let TxRig {
@@ -511,5 +508,31 @@ fn main() -> Result<()> {
         f64::from(kicks) / f64::from(args.frames)
     );
     println!("  {}", stats::describe(device_stats, args.frames));
+    report(&args, "tx", secs, kicks, interrupts(&rig.call));
     Ok(())
+}
+
+/// Guest interrupts the device raised: the call eventfd's counter (read and reset).
+pub fn interrupts(call: &EventFd) -> u64 {
+    call.read().unwrap_or(0)
+}
+
+/// With `--json`, one line describing the run.
+pub fn report(args: &Args, direction: &str, secs: f64, kicks: u32, interrupts: u64) {
+    if !args.json {
+        return;
+    }
+    let frames = f64::from(args.frames);
+    println!(
+        "RVHOST-BENCH {{\"device\":\"{}\",\"direction\":\"{}\",\"size\":{},\"packets\":{},\"event_idx\":{},\"seconds\":{:.6},\"pps\":{:.1},\"kicks_per_packet\":{:.4},\"interrupts_per_packet\":{:.4}}}",
+        args.device,
+        direction,
+        args.size,
+        args.frames,
+        args.event_idx,
+        secs,
+        frames / secs,
+        f64::from(kicks) / frames,
+        interrupts as f64 / frames
+    );
 }

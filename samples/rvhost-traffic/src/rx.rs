@@ -77,13 +77,14 @@ impl RxRing<'_> {
     }
 }
 
-pub fn run(
-    device: &str,
-    frames: u32,
-    size: usize,
-    event_idx: bool,
-    mergeable: Option<u32>,
-) -> Result<()> {
+pub fn run(args: &crate::Args) -> Result<()> {
+    let (device, frames, size, event_idx, mergeable) = (
+        args.device.as_str(),
+        args.frames,
+        args.size,
+        args.event_idx,
+        args.mergeable,
+    );
     let extra = if mergeable.is_some() {
         VIRTIO_NET_F_MRG_RXBUF
     } else {
@@ -183,6 +184,7 @@ pub fn run(
         ring.kicks
     );
     println!("  {}", crate::stats::describe(device_stats, frames));
+    crate::report(args, "rx", secs, ring.kicks, crate::interrupts(&rig.call));
     Ok(())
 }
 
