@@ -422,16 +422,31 @@ impl MiscDevice for VhostNet {
 
 impl WorkerBody for VhostNet {
     fn run(this: ArcBorrow<'_, Self>, waker: &Waker) {
-        while let Some(bits) = waker.wait() {
+        while let Some(mut bits) = waker.wait() {
             let mut control = this.control.lock();
-            let Some(_mm) = control.owner.owner().and_then(MmGrab::use_in_kthread) else {
+            // The owner's address space stays in use while work keeps coming
+            // (switching address spaces per round is costly); the lock is
+            // dropped between rounds so that ioctls get in.
+            let Some(mm) = control.owner.owner().and_then(MmGrab::use_in_kthread) else {
                 continue;
             };
-            if bits & kick_bit(TX) != 0 {
-                control.handle_tx(waker);
-            }
-            if bits & kick_bit(RX) != 0 {
-                control.handle_rx(waker);
+            loop {
+                if bits & kick_bit(TX) != 0 {
+                    control.handle_tx(waker);
+                }
+                if bits & kick_bit(RX) != 0 {
+                    control.handle_rx(waker);
+                }
+                drop(control);
+                match waker.take_pending() {
+                    Some(more) => bits = more,
+                    None => break,
+                }
+                control = this.control.lock();
+                // A reset may have changed the owner meanwhile.
+                if !control.owner.owner().is_some_and(|owner| mm.is(owner)) {
+                    break;
+                }
             }
         }
     }

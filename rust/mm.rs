@@ -52,6 +52,13 @@ impl MmGrab {
 /// holds an `mmget` reference on it (which keeps the `mm_struct` alive too).
 pub(crate) struct MmUse(NonNull<bindings::mm_struct>);
 
+impl MmUse {
+    /// Whether the address space in use is `mm`.
+    pub(crate) fn is(&self, mm: &MmGrab) -> bool {
+        self.0 == mm.0
+    }
+}
+
 impl Drop for MmUse {
     fn drop(&mut self) {
         // SAFETY: by the type invariant; undoes `rvhost_kthread_use_mm`.

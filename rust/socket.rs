@@ -160,6 +160,12 @@ impl UserIovs {
         }
     }
 
+    /// Empties the list (the entries are overwritten as buffers are pushed).
+    pub(crate) fn clear(&mut self) {
+        self.count = 0;
+        self.bytes = 0;
+    }
+
     /// Appends a user buffer; `ENOBUFS` when full.
     pub(crate) fn push(&mut self, addr: u64, len: usize) -> Result {
         let slot = self

@@ -64,6 +64,19 @@ impl Waker {
             .map_or(0, |k| k.load(Ordering::Relaxed))
     }
 
+    /// Worker side, between rounds: takes work queued meanwhile without
+    /// sleeping; `None` if there is none or the thread is asked to stop.
+    pub(crate) fn take_pending(&self) -> Option<u32> {
+        // SAFETY: called from a kthread (the worker).
+        if unsafe { bindings::kthread_should_stop() } {
+            return None;
+        }
+        match self.pending.swap(0, Ordering::AcqRel) {
+            0 => None,
+            bits => Some(bits),
+        }
+    }
+
     /// Worker side: sleeps until some bits are pending and takes them, or
     /// returns `None` once the thread is asked to stop.
     pub(crate) fn wait(&self) -> Option<u32> {

@@ -43,28 +43,36 @@ impl Control {
         let mut last_used = vq.last_used_idx;
         let mut sent = 0;
         let mut fault = false;
+        // Entries known to be available; the avail index is re-read only when
+        // they are used up.
+        let mut avail_left: u16 = 0;
+        // Scratch space reused for every packet of the round.
+        let mut segs = [Segment::default(); MAX_IOVS];
+        let mut iovs = UserIovs::new();
         loop {
-            match rings.pending(last_avail) {
-                Ok(0) => {
-                    // Ask for the next kick, then look again so that a buffer
-                    // queued meanwhile is not missed.
-                    if rings.set_avail_event(last_avail).is_err() {
-                        fault = true;
-                        break;
-                    }
-                    match rings.pending(last_avail) {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(_) => {
+            if avail_left == 0 {
+                match rings.pending(last_avail) {
+                    Ok(0) => {
+                        // Ask for the next kick, then look again so that a
+                        // buffer queued meanwhile is not missed.
+                        if rings.set_avail_event(last_avail).is_err() {
                             fault = true;
                             break;
                         }
+                        match rings.pending(last_avail) {
+                            Ok(0) => break,
+                            Ok(n) => avail_left = n,
+                            Err(_) => {
+                                fault = true;
+                                break;
+                            }
+                        }
                     }
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    fault = true;
-                    break;
+                    Ok(n) => avail_left = n,
+                    Err(_) => {
+                        fault = true;
+                        break;
+                    }
                 }
             }
             if sent >= WEIGHT {
@@ -75,7 +83,6 @@ impl Control {
                 fault = true;
                 break;
             };
-            let mut segs = [Segment::default(); MAX_IOVS];
             let mut descs = UserDescs {
                 table: vq.config.addr.desc_user_addr,
                 mem,
@@ -87,7 +94,7 @@ impl Control {
                     break;
                 }
             };
-            let mut iovs = UserIovs::new();
+            iovs.clear();
             if gather(mem, &segs[..chain.readable], hdr_len, &mut iovs).is_err() {
                 fault = true;
                 break;
@@ -107,6 +114,7 @@ impl Control {
             }
             last_avail = last_avail.wrapping_add(1);
             last_used = last_used.wrapping_add(1);
+            avail_left -= 1;
             sent = sent.saturating_add(1);
         }
         vq.finish_round(event_idx, notify_on_empty, last_avail, last_used, fault);
@@ -204,6 +212,7 @@ impl Control {
         let mut fault = false;
         let mut heads = [(0u16, 0u32); MAX_RX_HEADS];
         let mut segs = [Segment::default(); MAX_IOVS];
+        let mut iovs = UserIovs::new();
         loop {
             if received >= WEIGHT {
                 waker.wake(kick_bit(RX));
@@ -214,7 +223,7 @@ impl Control {
                 break;
             }
             let need = (packet as u64).saturating_add(hdr_len as u64);
-            let mut iovs = UserIovs::new();
+            iovs.clear();
             let mut first_segs = 0;
             let place = place_rx(
                 &rings,

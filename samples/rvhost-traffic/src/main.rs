@@ -224,6 +224,20 @@ fn tap_and_sniffer() -> Result<(File, OwnedFd)> {
         )
     };
     check(ret, "bind")?;
+    // Room for a full ring of 1500-byte frames and more: a packet socket that
+    // overflows drops frames, which would look like the device losing them.
+    let rcvbuf: libc::c_int = 16 << 20;
+    // SAFETY: SO_RCVBUFFORCE takes an int.
+    let ret = unsafe {
+        libc::setsockopt(
+            sniffer.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&rcvbuf as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    };
+    check(ret, "SO_RCVBUFFORCE")?;
     let tv = libc::timeval {
         tv_sec: 2,
         tv_usec: 0,
@@ -455,6 +469,10 @@ fn main() -> Result<()> {
             }
             let want = frame(received, args.size);
             if buf[..n as usize] != want[..] {
+                ensure!(
+                    sniffer_drops(sniffer) == 0,
+                    "the test's packet socket dropped frames (receive buffer)"
+                );
                 bail!(
                     "frame {received}: got {} bytes that differ from the {} sent",
                     n,
@@ -535,4 +553,28 @@ pub fn report(args: &Args, direction: &str, secs: f64, kicks: u32, interrupts: u
         f64::from(kicks) / frames,
         interrupts as f64 / frames
     );
+}
+
+/// Frames the packet socket dropped (its receive buffer overflowed).
+pub fn sniffer_drops(sniffer: &OwnedFd) -> u32 {
+    let mut stats = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: PACKET_STATISTICS fills a tpacket_stats of `len` bytes.
+    let ret = unsafe {
+        libc::getsockopt(
+            sniffer.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut stats as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    };
+    if ret == 0 {
+        stats.tp_drops
+    } else {
+        0
+    }
 }
