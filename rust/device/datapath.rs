@@ -17,21 +17,55 @@ use crate::socket::{UserIovs, MAX_IOVS};
 /// Most packets handled per wake-up and queue before the worker requeues itself.
 const WEIGHT: usize = 64;
 
+/// What the negotiated features say about a round.
+#[derive(Clone, Copy)]
+struct Settings {
+    event_idx: bool,
+    notify_on_empty: bool,
+    mergeable: bool,
+    /// Header bytes the device handles itself.
+    hdr_len: usize,
+    /// Size of the virtio-net header in guest buffers.
+    net_hdr_len: usize,
+}
+
+/// What one worker round on a queue works with.
+struct Round<'a> {
+    settings: Settings,
+    mem: &'a MemTable,
+    vq: &'a mut VirtQueue,
+}
+
 impl Control {
+    /// The settings, memory table and queue for a round on `queue`; `None`
+    /// unless a memory table is set and the queue has a backend.
+    fn round(&mut self, queue: usize) -> Option<Round<'_>> {
+        let settings = Settings {
+            event_idx: self.event_idx(),
+            notify_on_empty: self.features.has(VIRTIO_F_NOTIFY_ON_EMPTY),
+            mergeable: self.features.has(VIRTIO_NET_F_MRG_RXBUF),
+            hdr_len: self.features.device_hdr_len(),
+            net_hdr_len: self.features.net_hdr_len(),
+        };
+        let mem = self.mem.as_deref()?;
+        let vq = self.vqs.get_mut(queue).filter(|vq| vq.attached())?;
+        Some(Round { settings, mem, vq })
+    }
+
     /// Transmits what the guest queued on the TX ring (in the worker, in the
     /// owner's address space). A malformed chain is not consumed: the used
     /// index stays, the error eventfd fires and the queue stops until the VMM
     /// re-bases it. A full socket stops the round; the next kick retries.
     pub(super) fn handle_tx(&mut self, waker: &Waker) {
-        let event_idx = self.event_idx();
-        let notify_on_empty = self.features.has(VIRTIO_F_NOTIFY_ON_EMPTY);
-        let hdr_len = self.features.device_hdr_len();
-        let Some(mem) = self.mem.as_deref() else {
+        let Some(Round { settings, mem, vq }) = self.round(TX) else {
             return;
         };
-        let Some(vq) = self.vqs.get_mut(TX) else {
-            return;
-        };
+        let Settings {
+            event_idx,
+            notify_on_empty,
+            hdr_len,
+            ..
+        } = settings;
         let Some(sock) = vq.backend.as_ref() else {
             return;
         };
@@ -39,8 +73,7 @@ impl Control {
             config: &vq.config,
             event_idx,
         };
-        let mut last_avail = vq.config.last_avail_idx;
-        let mut last_used = vq.last_used_idx;
+        let (mut last_avail, mut last_used) = (vq.config.last_avail_idx, vq.last_used_idx);
         let mut sent = 0;
         let mut fault = false;
         // Entries known to be available; the avail index is re-read only when
@@ -186,19 +219,19 @@ impl Control {
     /// buffers, up to 64 chains) offers is received into nothing and dropped;
     /// nothing is written past a buffer.
     pub(super) fn handle_rx(&mut self, waker: &Waker) {
-        let event_idx = self.event_idx();
-        let notify_on_empty = self.features.has(VIRTIO_F_NOTIFY_ON_EMPTY);
-        let mergeable = self.features.has(VIRTIO_NET_F_MRG_RXBUF);
-        let hdr_len = self.features.device_hdr_len();
+        let Some(Round { settings, mem, vq }) = self.round(RX) else {
+            return;
+        };
+        let Settings {
+            event_idx,
+            notify_on_empty,
+            hdr_len,
+            mergeable,
+            net_hdr_len,
+        } = settings;
         // Where `num_buffers` goes: in the header we write, or the one the
         // socket wrote (12-byte headers only).
-        let num_buffers_at = (mergeable && self.features.net_hdr_len() == 12).then_some(10u64);
-        let Some(mem) = self.mem.as_deref() else {
-            return;
-        };
-        let Some(vq) = self.vqs.get_mut(RX) else {
-            return;
-        };
+        let num_buffers_at = (mergeable && net_hdr_len == 12).then_some(10u64);
         let Some(sock) = vq.backend.as_ref() else {
             return;
         };
@@ -206,8 +239,7 @@ impl Control {
             config: &vq.config,
             event_idx,
         };
-        let mut last_avail = vq.config.last_avail_idx;
-        let mut last_used = vq.last_used_idx;
+        let (mut last_avail, mut last_used) = (vq.config.last_avail_idx, vq.last_used_idx);
         let mut received = 0;
         let mut fault = false;
         let mut heads = [(0u16, 0u32); MAX_RX_HEADS];

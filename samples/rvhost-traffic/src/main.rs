@@ -495,25 +495,8 @@ fn main() -> Result<()> {
         received += 1;
     }
     let device_stats = stats::read(dev, TX);
-    if let Some(st) = device_stats {
-        // The device's own count must agree with what was sent and kicked.
-        ensure!(
-            st.packets == u64::from(args.frames),
-            "device counted {} packets, {} sent",
-            st.packets,
-            args.frames
-        );
-        ensure!(
-            st.kicks == u64::from(kicks),
-            "device counted {} kicks, {} made",
-            st.kicks,
-            kicks
-        );
-        ensure!(
-            st.errors == 0 && st.drops == 0,
-            "device counted errors or drops: {st:?}"
-        );
-    }
+    // The device's own counts must agree with what was sent and kicked.
+    stats::verify(device_stats, args.frames, Some(kicks))?;
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{}: TX {} frames of {} B (event_idx {}): all arrived in order, byte for byte; {:.0} pps, {} kicks ({:.3}/frame)",

@@ -25,6 +25,16 @@ struct RxRing<'a> {
 }
 
 impl RxRing<'_> {
+    /// Posts every buffer of the ring and publishes them.
+    fn post_all(&mut self) -> Result<()> {
+        for slot in 0..QUEUE_SIZE {
+            self.post(slot);
+            self.avail_idx = self.avail_idx.wrapping_add(1);
+        }
+        self.avail_idx = 0;
+        self.publish(QUEUE_SIZE)
+    }
+
     fn post(&mut self, slot: u16) {
         let mem = &self.rig.mem;
         let desc = Desc {
@@ -109,22 +119,11 @@ pub fn run(args: &crate::Args) -> Result<()> {
         rig.mem
             .write_u16(AVAIL_GPA + 4 + 2 * u64::from(QUEUE_SIZE), 0xffff);
     }
-    for slot in 0..QUEUE_SIZE {
-        ring.post(slot);
-        ring.avail_idx = ring.avail_idx.wrapping_add(1);
-    }
-    ring.avail_idx = 0;
-    ring.publish(QUEUE_SIZE)?;
+    ring.post_all()?;
     let start = Instant::now();
     for i in 0..frames {
         let f = frame(i, size);
-        // SAFETY: sends our buffer on the packet socket bound to the tap.
-        let n = unsafe { libc::send(rig.sniffer.as_raw_fd(), f.as_ptr().cast(), f.len(), 0) };
-        ensure!(
-            n == f.len() as isize,
-            "send into the tap: {}",
-            std::io::Error::last_os_error()
-        );
+        inject(&rig, &f)?;
         // Collect the buffers the frame landed in.
         let mut got = Vec::with_capacity(f.len() + NET_HDR_LEN);
         let (id, len) = ring.next_used()?;
@@ -164,18 +163,7 @@ pub fn run(args: &crate::Args) -> Result<()> {
         ring.publish(bufs.len() as u16)?;
     }
     let device_stats = crate::stats::read(&rig.dev, RX);
-    if let Some(st) = device_stats {
-        ensure!(
-            st.packets == u64::from(frames),
-            "device counted {} packets, {} sent",
-            st.packets,
-            frames
-        );
-        ensure!(
-            st.errors == 0 && st.drops == 0,
-            "device counted errors or drops: {st:?}"
-        );
-    }
+    crate::stats::verify(device_stats, frames, None)?;
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{device}: RX {frames} frames of {size} B (event_idx {event_idx}, mergeable {:?}): all landed in order, byte for byte; {:.0} pps, {} kicks",
@@ -214,24 +202,13 @@ pub fn oversize(device: &str) -> Result<()> {
     // Canaries after each buffer, up to the next one.
     for slot in 0..QUEUE_SIZE {
         let gpa = BUF_GPA + u64::from(slot) * BUF_SIZE;
-        rig.mem.write(
-            gpa + u64::from(SMALL),
-            &vec![0xaa; (BUF_SIZE - u64::from(SMALL)) as usize],
-        );
-        ring.post(slot);
-        ring.avail_idx = ring.avail_idx.wrapping_add(1);
+        let canary = vec![0xaa; (BUF_SIZE - u64::from(SMALL)) as usize];
+        rig.mem.write(gpa + u64::from(SMALL), &canary);
     }
-    ring.avail_idx = 0;
-    ring.publish(QUEUE_SIZE)?;
+    ring.post_all()?;
     for (i, size) in [(0u32, 1500usize), (1, 64)] {
         let f = frame(i, size);
-        // SAFETY: sends our buffer on the packet socket bound to the tap.
-        let n = unsafe { libc::send(rig.sniffer.as_raw_fd(), f.as_ptr().cast(), f.len(), 0) };
-        ensure!(
-            n == f.len() as isize,
-            "send into the tap: {}",
-            std::io::Error::last_os_error()
-        );
+        inject(&rig, &f)?;
     }
     let (id, len) = ring.next_used()?;
     let got = read_buf(&rig, id, len);
@@ -255,6 +232,26 @@ pub fn oversize(device: &str) -> Result<()> {
     }
     println!(
         "{device}: RX oversized frame dropped, nothing written past a buffer, next frame landed"
+    );
+    Ok(())
+}
+
+/// Sends `frame` into the tap (the packet socket bound to it): the tap then
+/// hands it to the device's RX queue.
+fn inject(rig: &TxRig, frame: &[u8]) -> Result<()> {
+    // SAFETY: sends our buffer on the packet socket bound to the tap.
+    let n = unsafe {
+        libc::send(
+            rig.sniffer.as_raw_fd(),
+            frame.as_ptr().cast(),
+            frame.len(),
+            0,
+        )
+    };
+    ensure!(
+        n == frame.len() as isize,
+        "send into the tap: {}",
+        std::io::Error::last_os_error()
     );
     Ok(())
 }

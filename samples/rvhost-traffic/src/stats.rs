@@ -1,5 +1,6 @@
 //! rvhost's per-queue statistics ioctl (`rust/rvhost_uapi.h`).
 
+use anyhow::{ensure, Result};
 use std::fs::File;
 use vmm_sys_util::ioctl::ioctl_with_mut_ref;
 use vmm_sys_util::ioctl_iowr_nr;
@@ -51,4 +52,27 @@ pub fn describe(stats: Option<VringStats>, frames: u32) -> String {
             s.errors
         ),
     }
+}
+
+/// Checks the device's counters (where it has them) against what the test
+/// did: `packets` moved, `kicks` made (if counted), no drops or errors.
+pub fn verify(stats: Option<VringStats>, packets: u32, kicks: Option<u32>) -> Result<()> {
+    let Some(st) = stats else { return Ok(()) };
+    ensure!(
+        st.packets == u64::from(packets),
+        "device counted {} packets, {packets} moved",
+        st.packets
+    );
+    if let Some(kicks) = kicks {
+        ensure!(
+            st.kicks == u64::from(kicks),
+            "device counted {} kicks, {kicks} made",
+            st.kicks
+        );
+    }
+    ensure!(
+        st.errors == 0 && st.drops == 0,
+        "device counted errors or drops: {st:?}"
+    );
+    Ok(())
 }
