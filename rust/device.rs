@@ -27,7 +27,7 @@ use crate::miscdev::MiscDevice;
 use crate::mm::{user_access_ok, MmGrab};
 use crate::socket::BackendSocket;
 use crate::uarg::UserArg;
-use crate::worker::{FilePoll, Waker, Worker, WorkerBody};
+use crate::worker::{FilePoll, Interest, Waker, Worker, WorkerBody};
 
 mod datapath;
 use kernel::{
@@ -61,7 +61,8 @@ struct VirtQueue {
     kick: Option<EventFdFile>,
     call: Option<EventFdCtx>,
     err: Option<EventFdCtx>,
-    /// Polls `backend` for packets (RX); dropped before it (declared first).
+    /// Polls `backend`: for packets (RX), or for room after `EAGAIN` (TX);
+    /// dropped before it (declared first).
     backend_poll: Option<FilePoll>,
     backend: Option<BackendSocket>,
     log_base: u64,
@@ -313,6 +314,7 @@ impl Control {
                         waker,
                         kick_bit(index as usize),
                         Some(index as usize),
+                        Interest::Readable,
                     )?);
                 }
                 Ok(())
@@ -371,7 +373,13 @@ impl Control {
             if let (true, Some(socket), Some(waker)) =
                 (index as usize == RX, &vq.backend, &self.waker)
             {
-                vq.backend_poll = Some(FilePoll::start(socket, waker.clone(), kick_bit(RX), None)?);
+                vq.backend_poll = Some(FilePoll::start(
+                    socket,
+                    waker.clone(),
+                    kick_bit(RX),
+                    None,
+                    Interest::Readable,
+                )?);
             }
             // Buffers may already be waiting.
             if let Some(waker) = &self.waker {

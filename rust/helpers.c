@@ -47,6 +47,7 @@ struct rvhost_poll {
 	poll_table table;
 	wait_queue_head_t *wqh;
 	wait_queue_entry_t wait;
+	__poll_t mask;
 	void (*wake)(void *data);
 	void *data;
 };
@@ -63,12 +64,13 @@ static int rvhost_poll_wakeup(wait_queue_entry_t *wait, unsigned int mode, int s
 {
 	struct rvhost_poll *p = container_of(wait, struct rvhost_poll, wait);
 
-	if (!key || (key_to_poll(key) & EPOLLIN))
+	if (!key || (key_to_poll(key) & p->mask))
 		p->wake(p->data);
 	return 0;
 }
 
-struct rvhost_poll *rvhost_poll_create(struct file *file, void (*wake)(void *data), void *data)
+struct rvhost_poll *rvhost_poll_create(struct file *file, bool writable,
+				       void (*wake)(void *data), void *data)
 {
 	struct rvhost_poll *p = kzalloc(sizeof(*p), GFP_KERNEL);
 
@@ -76,9 +78,10 @@ struct rvhost_poll *rvhost_poll_create(struct file *file, void (*wake)(void *dat
 		return NULL;
 	init_poll_funcptr(&p->table, rvhost_poll_queue);
 	init_waitqueue_func_entry(&p->wait, rvhost_poll_wakeup);
+	p->mask = writable ? EPOLLOUT : EPOLLIN;
 	p->wake = wake;
 	p->data = data;
-	if (vfs_poll(file, &p->table) & EPOLLIN)
+	if (vfs_poll(file, &p->table) & p->mask)
 		wake(data);
 	return p;
 }

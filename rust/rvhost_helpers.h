@@ -16,12 +16,14 @@ struct file;
 struct rvhost_poll;
 
 /*
- * Polls @file (a kick eventfd) and calls @wake(@data) from its wake-up
- * (atomic context) whenever it signals EPOLLIN, and at once if it is already
- * readable. NULL if out of memory. rvhost_poll_destroy() stops polling (no call
- * of @wake after it returns) and frees it.
+ * Polls @file (a kick eventfd, a backend socket) and calls @wake(@data) from
+ * its wake-up (atomic context) whenever it signals EPOLLIN (EPOLLOUT if
+ * @writable), and at once if it is already so. NULL if out of memory.
+ * rvhost_poll_destroy() stops polling (no call of @wake after it returns) and
+ * frees it.
  */
-struct rvhost_poll *rvhost_poll_create(struct file *file, void (*wake)(void *data), void *data);
+struct rvhost_poll *rvhost_poll_create(struct file *file, bool writable,
+				       void (*wake)(void *data), void *data);
 void rvhost_poll_destroy(struct rvhost_poll *p);
 
 /* kthread_create() with a task reference taken (dropped by kthread_stop_put()). */

@@ -216,8 +216,17 @@ impl PollableFile for crate::socket::BackendSocket {
     }
 }
 
-/// Polls a file for readability (a kick eventfd, a backend socket): each
-/// wake-up marks `bits` pending in the worker.
+/// What a [`FilePoll`] waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interest {
+    /// `EPOLLIN`: a kick, a packet to receive.
+    Readable,
+    /// `EPOLLOUT`: room to send again after `EAGAIN`.
+    Writable,
+}
+
+/// Polls a file (a kick eventfd, a backend socket): each wake-up with the
+/// awaited event marks `bits` pending in the worker.
 ///
 /// # Invariants
 ///
@@ -241,6 +250,7 @@ impl FilePoll {
         waker: Arc<Waker>,
         bits: u32,
         kick_of: Option<usize>,
+        interest: Interest,
     ) -> Result<Self> {
         let target = PollTarget {
             waker,
@@ -251,7 +261,12 @@ impl FilePoll {
         // SAFETY: `file` is a valid file (the caller drops the poll first); `target` outlives the poll
         // (freed in drop after `rvhost_poll_destroy`).
         let poll = unsafe {
-            bindings::rvhost_poll_create(file.file_ptr(), Some(Self::wake_cb), target.cast())
+            bindings::rvhost_poll_create(
+                file.file_ptr(),
+                interest == Interest::Writable,
+                Some(Self::wake_cb),
+                target.cast(),
+            )
         };
         match NonNull::new(poll) {
             Some(poll) => Ok(Self { poll, target }),

@@ -32,6 +32,7 @@ struct Settings {
 /// What one worker round on a queue works with.
 struct Round<'a> {
     settings: Settings,
+    waker: Option<Arc<Waker>>,
     mem: &'a MemTable,
     vq: &'a mut VirtQueue,
 }
@@ -49,7 +50,13 @@ impl Control {
         };
         let mem = self.mem.as_deref()?;
         let vq = self.vqs.get_mut(queue).filter(|vq| vq.attached())?;
-        Some(Round { settings, mem, vq })
+        let waker = self.waker.clone();
+        Some(Round {
+            settings,
+            waker,
+            mem,
+            vq,
+        })
     }
 
     /// Transmits what the guest queued on the TX ring (in the worker, in the
@@ -57,7 +64,13 @@ impl Control {
     /// index stays, the error eventfd fires and the queue stops until the VMM
     /// re-bases it. A full socket stops the round; the next kick retries.
     pub(super) fn handle_tx(&mut self, waker: &Waker) {
-        let Some(Round { settings, mem, vq }) = self.round(TX) else {
+        let Some(Round {
+            settings,
+            waker: shared_waker,
+            mem,
+            vq,
+        }) = self.round(TX)
+        else {
             return;
         };
         let Settings {
@@ -66,6 +79,8 @@ impl Control {
             hdr_len,
             ..
         } = settings;
+        // Running again: any wait for socket room is over.
+        vq.backend_poll = None;
         let Some(sock) = vq.backend.as_ref() else {
             return;
         };
@@ -133,7 +148,16 @@ impl Control {
                 break;
             }
             match sock.send_user(&mut iovs) {
-                Err(e) if e == EAGAIN => break,
+                Err(e) if e == EAGAIN => {
+                    // The socket is full: the chain stays, and room in the
+                    // socket wakes the worker again.
+                    if let Some(waker) = shared_waker.clone() {
+                        let poll =
+                            FilePoll::start(sock, waker, kick_bit(TX), None, Interest::Writable);
+                        vq.backend_poll = poll.ok();
+                    }
+                    break;
+                }
                 // Other send errors drop the packet, as upstream does.
                 Err(_) => vq.stats.drops += 1,
                 Ok(_) => {
@@ -219,7 +243,10 @@ impl Control {
     /// buffers, up to 64 chains) offers is received into nothing and dropped;
     /// nothing is written past a buffer.
     pub(super) fn handle_rx(&mut self, waker: &Waker) {
-        let Some(Round { settings, mem, vq }) = self.round(RX) else {
+        let Some(Round {
+            settings, mem, vq, ..
+        }) = self.round(RX)
+        else {
             return;
         };
         let Settings {
