@@ -430,31 +430,41 @@ impl MiscDevice for VhostNet {
 
 impl WorkerBody for VhostNet {
     fn run(this: ArcBorrow<'_, Self>, waker: &Waker) {
+        // The worker lives in the owner's address space for its whole life,
+        // as a thread of the owner would: switching address spaces per round
+        // costs a TLB flush each time. (A new owner gets a new worker.)
+        let mm = this
+            .control
+            .lock()
+            .owner
+            .owner()
+            .and_then(MmGrab::use_in_kthread);
+        let Some(mm) = mm else {
+            // The owner's address space is already gone: nothing to serve.
+            while waker.wait().is_some() {}
+            return;
+        };
         while let Some(mut bits) = waker.wait() {
             let mut control = this.control.lock();
-            // The owner's address space stays in use while work keeps coming
-            // (switching address spaces per round is costly); the lock is
-            // dropped between rounds so that ioctls get in.
-            let Some(mm) = control.owner.owner().and_then(MmGrab::use_in_kthread) else {
-                continue;
-            };
             loop {
+                // A reset may have changed the owner meanwhile.
+                if !control.owner.owner().is_some_and(|owner| mm.is(owner)) {
+                    break;
+                }
                 if bits & kick_bit(TX) != 0 {
                     control.handle_tx(waker);
                 }
                 if bits & kick_bit(RX) != 0 {
                     control.handle_rx(waker);
                 }
+                // Work queued meanwhile is taken without sleeping; the lock
+                // is dropped in between so that ioctls get in.
                 drop(control);
                 match waker.take_pending() {
                     Some(more) => bits = more,
                     None => break,
                 }
                 control = this.control.lock();
-                // A reset may have changed the owner meanwhile.
-                if !control.owner.owner().is_some_and(|owner| mm.is(owner)) {
-                    break;
-                }
             }
         }
     }

@@ -28,6 +28,7 @@ use vmm_sys_util::ioctl::{ioctl, ioctl_with_ptr, ioctl_with_ref};
 use vmm_sys_util::ioctl_iow_nr;
 
 ioctl_iow_nr!(TUNSETIFF, b'T' as u32, 202, libc::c_int);
+ioctl_iow_nr!(TUNSETSNDBUF, b'T' as u32, 212, libc::c_int);
 
 const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
@@ -76,6 +77,10 @@ pub struct Args {
     /// dropped without writing past them.
     #[arg(long)]
     oversize: bool,
+    /// Set the tap's send buffer (TUNSETSNDBUF); below INT_MAX it turns off
+    /// upstream vhost-net's batched (XDP) transmit, for comparisons.
+    #[arg(long)]
+    tap_sndbuf: Option<i32>,
     /// Print the result as one JSON object (for scripts/bench-net).
     #[arg(long)]
     json: bool,
@@ -387,6 +392,11 @@ fn main() -> Result<()> {
         return rx::run(&args);
     }
     let rig = TxRig::new(&args.device, args.event_idx)?;
+    if let Some(sndbuf) = args.tap_sndbuf {
+        // SAFETY: TUNSETSNDBUF reads one int.
+        let ret = unsafe { ioctl_with_ref(&rig.tap, TUNSETSNDBUF(), &sndbuf) };
+        check(ret, "TUNSETSNDBUF")?;
+    }
     let TxRig {
         mem,
         kick,
