@@ -14,6 +14,9 @@ use crate::uarg::UserArg;
 use core::sync::atomic::{fence, Ordering};
 use kernel::prelude::*;
 
+/// Most used elements written in one batch.
+pub(crate) const MAX_BATCH: usize = 64;
+
 /// Reads descriptors: the ring's table by user address, indirect tables by
 /// guest-physical address through the memory table.
 pub(crate) struct UserDescs<'a> {
@@ -90,6 +93,29 @@ impl Rings<'_> {
     pub(crate) fn put_used(&self, pos: u16, head: u16, len: u32) -> Result {
         let offset = self.slot(pos).wrapping_mul(8).wrapping_add(4);
         self.used(offset).write(&[u32::from(head), len])
+    }
+
+    /// Writes used elements `first_pos..` = `elems` (`{head, len}` each) with
+    /// one copy per contiguous stretch of the ring (two when it wraps).
+    pub(crate) fn put_used_batch(&self, first_pos: u16, elems: &[(u16, u32)]) -> Result {
+        let mut bytes = [0u8; 8 * MAX_BATCH];
+        let mut pos = first_pos;
+        let mut rest = elems;
+        while !rest.is_empty() {
+            let slot = self.slot(pos);
+            let room = usize::from(self.num()).saturating_sub(slot as usize);
+            let n = rest.len().min(room).min(MAX_BATCH);
+            let (now, later) = rest.split_at(n);
+            for (chunk, &(head, len)) in bytes.chunks_exact_mut(8).zip(now) {
+                chunk[..4].copy_from_slice(&u32::from(head).to_le_bytes());
+                chunk[4..].copy_from_slice(&len.to_le_bytes());
+            }
+            let offset = slot.wrapping_mul(8).wrapping_add(4);
+            self.used(offset).write_slice(&bytes[..8 * n])?;
+            pos = pos.wrapping_add(n as u16);
+            rest = later;
+        }
+        Ok(())
     }
 
     /// Publishes the used index (after the elements: smp_wmb in upstream),

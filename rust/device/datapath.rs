@@ -11,11 +11,11 @@ use crate::logic::{
     features::VIRTIO_NET_F_MRG_RXBUF,
     split_ring::{walk_chain, Segment},
 };
-use crate::ring::{Rings, UserDescs};
+use crate::ring::{Rings, UserDescs, MAX_BATCH};
 use crate::socket::{UserIovs, MAX_IOVS};
 
 /// Most packets handled per wake-up and queue before the worker requeues itself.
-const WEIGHT: usize = 64;
+const WEIGHT: usize = MAX_BATCH;
 
 /// What the negotiated features say about a round.
 #[derive(Clone, Copy)]
@@ -88,7 +88,7 @@ impl Control {
             config: &vq.config,
             event_idx,
         };
-        let (mut last_avail, mut last_used) = (vq.config.last_avail_idx, vq.last_used_idx);
+        let (mut last_avail, last_used) = (vq.config.last_avail_idx, vq.last_used_idx);
         let mut sent = 0;
         let mut fault = false;
         // Entries known to be available; the avail index is re-read only when
@@ -97,6 +97,7 @@ impl Control {
         // Scratch space reused for every packet of the round.
         let mut segs = [Segment::default(); MAX_IOVS];
         let mut iovs = UserIovs::new();
+        let mut done = [(0u16, 0u32); MAX_BATCH];
         loop {
             if avail_left == 0 {
                 match rings.pending(last_avail) {
@@ -165,15 +166,22 @@ impl Control {
                     vq.stats.bytes += iovs.bytes() as u64;
                 }
             }
-            if rings.put_used(last_used, head, 0).is_err() {
-                fault = true;
-                break;
+            // Used elements are written in one batch at the end of the round.
+            if let Some(slot) = done.get_mut(sent) {
+                *slot = (head, 0);
             }
             last_avail = last_avail.wrapping_add(1);
-            last_used = last_used.wrapping_add(1);
             avail_left -= 1;
             sent = sent.saturating_add(1);
         }
+        let done = &done[..sent.min(MAX_BATCH)];
+        let last_used = match rings.put_used_batch(last_used, done) {
+            Ok(()) => last_used.wrapping_add(done.len() as u16),
+            Err(_) => {
+                fault = true;
+                last_used
+            }
+        };
         vq.finish_round(event_idx, notify_on_empty, last_avail, last_used, fault);
     }
 }

@@ -128,12 +128,15 @@ impl GuestMemory {
         self.base as u64 + gpa
     }
 
+    /// Writes guest memory. Volatile, so that the compiler keeps these
+    /// stores before the index that publishes them (memory the device reads
+    /// concurrently is not ordinary Rust memory).
     pub fn write(&self, gpa: u64, bytes: &[u8]) {
         assert!(gpa as usize + bytes.len() <= MEM_SIZE);
-        // SAFETY: in bounds of our mapping (checked above).
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(gpa as usize), bytes.len())
-        };
+        for (i, b) in bytes.iter().enumerate() {
+            // SAFETY: in bounds of our mapping (checked above).
+            unsafe { std::ptr::write_volatile(self.base.add(gpa as usize + i), *b) };
+        }
     }
 
     /// A volatile read of a byte the device may write.
