@@ -7,7 +7,7 @@
 use crate::logic::{
     errno::Errno,
     memtable::MemTable,
-    split_ring::{pending, CallSuppression, Desc, DescReader, DriverState},
+    split_ring::{pending, CallSuppression, Desc, DescReader, DriverState, VRING_USED_F_NO_NOTIFY},
     vring::VringConfig,
 };
 use crate::uarg::UserArg;
@@ -127,13 +127,28 @@ impl Rings<'_> {
         Ok(())
     }
 
-    /// With `EVENT_IDX`, asks the guest to kick when it publishes past avail
-    /// index `avail` (the newest index the device has seen).
-    pub(crate) fn set_avail_event(&self, avail: u16) -> Result {
+    /// Asks the guest for kicks again, from the avail index after `avail_seen`
+    /// on (the newest index the device has seen): with `EVENT_IDX` by writing
+    /// `avail_event`, else by clearing `VRING_USED_F_NO_NOTIFY`. The caller
+    /// re-checks the ring afterwards, so a buffer made available meanwhile
+    /// is not missed.
+    pub(crate) fn enable_notify(&self, avail_seen: u16) -> Result {
         if self.event_idx {
             let offset = u64::from(self.config.num).wrapping_mul(8).wrapping_add(4);
-            self.used(offset).write(&avail)?;
-            fence(Ordering::SeqCst);
+            self.used(offset).write(&avail_seen)?;
+        } else {
+            self.used(0).write(&0u16)?;
+        }
+        fence(Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Tells the guest that kicks are not needed while the device is working
+    /// anyway (`VRING_USED_F_NO_NOTIFY`; with `EVENT_IDX`, not moving
+    /// `avail_event` has that effect).
+    pub(crate) fn disable_notify(&self) -> Result {
+        if !self.event_idx {
+            self.used(0).write(&VRING_USED_F_NO_NOTIFY)?;
         }
         Ok(())
     }

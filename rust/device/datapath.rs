@@ -14,8 +14,11 @@ use crate::logic::{
 use crate::ring::{Rings, UserDescs, MAX_BATCH};
 use crate::socket::{UserIovs, MAX_IOVS};
 
-/// Most packets handled per wake-up and queue before the worker requeues itself.
+/// Most packets handled per round and queue before the worker requeues itself.
 const WEIGHT: usize = MAX_BATCH;
+/// Most payload bytes per round and queue (upstream's 0x80000), so that large
+/// frames cannot keep the worker on one queue either.
+const WEIGHT_BYTES: u64 = 0x8_0000;
 
 /// What the negotiated features say about a round.
 #[derive(Clone, Copy)]
@@ -88,9 +91,9 @@ impl Control {
             config: &vq.config,
             event_idx,
         };
+        let mut fault = rings.disable_notify().is_err();
         let (mut last_avail, last_used) = (vq.config.last_avail_idx, vq.last_used_idx);
         let mut sent = 0;
-        let mut fault = false;
         // Entries known to be available; the avail index is re-read only when
         // they are used up.
         let mut avail_left: u16 = 0;
@@ -98,13 +101,14 @@ impl Control {
         let mut segs = [Segment::default(); MAX_IOVS];
         let mut iovs = UserIovs::new();
         let mut done = [(0u16, 0u32); MAX_BATCH];
+        let mut bytes: u64 = 0;
         loop {
             if avail_left == 0 {
                 match rings.pending(last_avail) {
                     Ok(0) => {
                         // Ask for the next kick, then look again so that a
                         // buffer queued meanwhile is not missed.
-                        if rings.set_avail_event(last_avail).is_err() {
+                        if rings.enable_notify(last_avail).is_err() {
                             fault = true;
                             break;
                         }
@@ -124,7 +128,7 @@ impl Control {
                     }
                 }
             }
-            if sent >= WEIGHT {
+            if sent >= WEIGHT || bytes >= WEIGHT_BYTES {
                 waker.wake(kick_bit(TX));
                 break;
             }
@@ -164,6 +168,7 @@ impl Control {
                 Ok(_) => {
                     vq.stats.packets += 1;
                     vq.stats.bytes += iovs.bytes() as u64;
+                    bytes += iovs.bytes() as u64;
                 }
             }
             // Used elements are written in one batch at the end of the round.
@@ -274,14 +279,15 @@ impl Control {
             config: &vq.config,
             event_idx,
         };
+        let mut fault = rings.disable_notify().is_err();
         let (mut last_avail, mut last_used) = (vq.config.last_avail_idx, vq.last_used_idx);
         let mut received = 0;
-        let mut fault = false;
         let mut heads = [(0u16, 0u32); MAX_RX_HEADS];
         let mut segs = [Segment::default(); MAX_IOVS];
         let mut iovs = UserIovs::new();
+        let mut bytes: u64 = 0;
         loop {
-            if received >= WEIGHT {
+            if received >= WEIGHT || bytes >= WEIGHT_BYTES {
                 waker.wake(kick_bit(RX));
                 break;
             }
@@ -310,10 +316,7 @@ impl Control {
                 RxPlace::NoBuffers { seen } => {
                     // Ask for a kick when more buffers come than those seen,
                     // then look once more.
-                    if rings
-                        .set_avail_event(last_avail.wrapping_add(seen))
-                        .is_err()
-                    {
+                    if rings.enable_notify(last_avail.wrapping_add(seen)).is_err() {
                         fault = true;
                         break;
                     }
@@ -389,6 +392,7 @@ impl Control {
             received += 1;
             vq.stats.packets += 1;
             vq.stats.bytes += got as u64;
+            bytes += got as u64;
         }
         vq.finish_round(event_idx, notify_on_empty, last_avail, last_used, fault);
     }

@@ -12,7 +12,7 @@ mod stats;
 
 use anyhow::{bail, ensure, Context as _, Result};
 use clap::Parser;
-use rvhost_logic::split_ring::{need_event, Desc};
+use rvhost_logic::split_ring::{need_event, Desc, VRING_USED_F_NO_NOTIFY};
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{fence, Ordering};
@@ -408,7 +408,6 @@ fn main() -> Result<()> {
         ..
     } = &rig;
     let used_event_gpa = AVAIL_GPA + 4 + 2 * u64::from(QUEUE_SIZE);
-    let avail_event_gpa = USED_GPA + 4 + 8 * u64::from(QUEUE_SIZE);
     let mut avail_idx: u16 = 0;
     let mut kicks = 0u32;
     let mut received = 0u32;
@@ -462,7 +461,7 @@ fn main() -> Result<()> {
         mem.write_u16(AVAIL_GPA + 2, avail_idx);
         // Publishing avail.idx before reading avail_event needs a full barrier.
         fence(Ordering::SeqCst);
-        if !args.event_idx || need_event(mem.read_u16(avail_event_gpa), avail_idx, old) {
+        if needs_kick(mem, args.event_idx, avail_idx, old) {
             kick.write(1)?;
             kicks += 1;
         }
@@ -572,5 +571,20 @@ pub fn sniffer_drops(sniffer: &OwnedFd) -> u32 {
         stats.tp_drops
     } else {
         0
+    }
+}
+
+/// Whether the driver must kick after publishing avail index `new` (from
+/// `old`): with `EVENT_IDX`, when `avail_event` lies in between; otherwise
+/// unless the device set `VRING_USED_F_NO_NOTIFY`.
+pub fn needs_kick(mem: &GuestMemory, event_idx: bool, new: u16, old: u16) -> bool {
+    if event_idx {
+        need_event(
+            mem.read_u16(USED_GPA + 4 + 8 * u64::from(QUEUE_SIZE)),
+            new,
+            old,
+        )
+    } else {
+        mem.read_u16(USED_GPA) & VRING_USED_F_NO_NOTIFY == 0
     }
 }

@@ -6,7 +6,7 @@ use crate::{
     frame, TxRig, AVAIL_GPA, BUF_GPA, BUF_SIZE, DESC_GPA, NET_HDR_LEN, QUEUE_SIZE, USED_GPA,
 };
 use anyhow::{ensure, Result};
-use rvhost_logic::split_ring::{need_event, Desc, VRING_DESC_F_WRITE};
+use rvhost_logic::split_ring::{Desc, VRING_DESC_F_WRITE};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
@@ -58,8 +58,7 @@ impl RxRing<'_> {
         self.avail_idx = self.avail_idx.wrapping_add(count);
         mem.write_u16(AVAIL_GPA + 2, self.avail_idx);
         fence(Ordering::SeqCst);
-        let avail_event = mem.read_u16(USED_GPA + 4 + 8 * u64::from(QUEUE_SIZE));
-        if !self.event_idx || need_event(avail_event, self.avail_idx, old) {
+        if crate::needs_kick(mem, self.event_idx, self.avail_idx, old) {
             self.rig.kick.write(1)?;
             self.kicks += 1;
         }
