@@ -12,7 +12,9 @@ mod stats;
 
 use anyhow::{bail, ensure, Context as _, Result};
 use clap::Parser;
-use rvhost_logic::split_ring::{need_event, Desc, VRING_USED_F_NO_NOTIFY};
+use rvhost_logic::split_ring::{
+    need_event, Desc, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_USED_F_NO_NOTIFY,
+};
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{fence, Ordering};
@@ -32,6 +34,7 @@ ioctl_iow_nr!(TUNSETSNDBUF, b'T' as u32, 212, libc::c_int);
 
 const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
+const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
 const VHOST_NET_F_VIRTIO_NET_HDR: u64 = 1 << 27;
 /// The virtio-net header with VERSION_1 (the device strips it on TX).
 pub const NET_HDR_LEN: usize = 12;
@@ -42,6 +45,8 @@ pub const QUEUE_SIZE: u16 = 256;
 pub const DESC_GPA: u64 = 0x1_0000;
 pub const AVAIL_GPA: u64 = 0x1_1000;
 pub const USED_GPA: u64 = 0x1_2000;
+/// Indirect tables, 32 bytes per ring slot.
+pub const INDIRECT_GPA: u64 = 0x1_4000;
 pub const BUF_GPA: u64 = 0x2_0000;
 pub const BUF_SIZE: u64 = 2048;
 /// An EtherType for local experiments (IEEE 802 "local experimental 1").
@@ -81,6 +86,13 @@ pub struct Args {
     /// upstream vhost-net's batched (XDP) transmit, for comparisons.
     #[arg(long)]
     tap_sndbuf: Option<i32>,
+    /// TX: put each frame behind an indirect descriptor table (header and
+    /// frame in two descriptors), negotiating VIRTIO_RING_F_INDIRECT_DESC.
+    #[arg(long)]
+    indirect: bool,
+    /// The device's backend.
+    #[arg(long, value_enum, default_value = "tap")]
+    pub backend: Backend,
     /// Print the result as one JSON object (for scripts/bench-net).
     #[arg(long)]
     json: bool,
@@ -172,28 +184,58 @@ fn check(ret: i32, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// A tap device, up, and a packet socket bound to it: what the device sends
-/// arrives there; what is sent there goes to the device.
-fn tap_and_sniffer() -> Result<(File, OwnedFd)> {
-    let tap = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")
-        .context("/dev/net/tun")?;
-    let mut ifr = [0u8; 40];
-    ifr[..6].copy_from_slice(b"rvt%d\0");
-    ifr[16..18].copy_from_slice(&((libc::IFF_TAP | libc::IFF_NO_PI) as u16).to_ne_bytes());
-    // SAFETY: TUNSETIFF reads and writes a struct ifreq (40 bytes).
-    let ret = unsafe { ioctl_with_ref(&tap, TUNSETIFF(), &ifr) };
-    check(ret, "TUNSETIFF")?;
-    let name = &ifr[..16];
+/// Which kind of backend the device gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// A tap device.
+    Tap,
+    /// A raw `AF_PACKET` socket bound to one end of a veth pair.
+    Packet,
+}
+
+/// The backend fd for the device, and a packet socket on the far side of it:
+/// what the device sends arrives there; what is sent there goes to the device.
+fn backend_and_sniffer(kind: Backend) -> Result<(OwnedFd, OwnedFd)> {
+    match kind {
+        Backend::Tap => {
+            let tap = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/net/tun")
+                .context("/dev/net/tun")?;
+            let mut ifr = [0u8; 40];
+            ifr[..6].copy_from_slice(b"rvt%d\0");
+            ifr[16..18].copy_from_slice(&((libc::IFF_TAP | libc::IFF_NO_PI) as u16).to_ne_bytes());
+            // SAFETY: TUNSETIFF reads and writes a struct ifreq (40 bytes).
+            let ret = unsafe { ioctl_with_ref(&tap, TUNSETIFF(), &ifr) };
+            check(ret, "TUNSETIFF")?;
+            let ifindex = interface_up(&ifr[..16])?;
+            Ok((tap.into(), sniffer(ifindex)?))
+        }
+        Backend::Packet => {
+            let status = std::process::Command::new("ip")
+                .args([
+                    "link", "add", "rvv0", "type", "veth", "peer", "name", "rvv1",
+                ])
+                .status()
+                .context("running ip link add (iproute2)")?;
+            ensure!(status.success(), "ip link add ... type veth failed");
+            let near = interface_up(b"rvv0\0")?;
+            let far = interface_up(b"rvv1\0")?;
+            Ok((packet_socket(near)?, sniffer(far)?))
+        }
+    }
+}
+
+/// Brings interface `name` (NUL-terminated) up; returns its index.
+fn interface_up(name: &[u8]) -> Result<i32> {
     // SAFETY: plain socket(2).
     let ctl = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
     check(ctl, "socket")?;
     // SAFETY: `ctl` is ours.
     let ctl = unsafe { OwnedFd::from_raw_fd(ctl) };
     let mut req = [0u8; 40];
-    req[..16].copy_from_slice(name);
+    req[..name.len().min(16)].copy_from_slice(&name[..name.len().min(16)]);
     // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS/SIOCGIFINDEX read and write a struct ifreq.
     unsafe {
         check(
@@ -211,13 +253,17 @@ fn tap_and_sniffer() -> Result<(File, OwnedFd)> {
             "SIOCGIFINDEX",
         )?;
     }
-    let ifindex = i32::from_ne_bytes([req[16], req[17], req[18], req[19]]);
+    Ok(i32::from_ne_bytes([req[16], req[17], req[18], req[19]]))
+}
+
+/// A raw packet socket for the test's EtherType, bound to `ifindex`.
+fn packet_socket(ifindex: i32) -> Result<OwnedFd> {
     let proto = ETHERTYPE.to_be();
     // SAFETY: plain socket(2).
-    let sniffer = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-    check(sniffer, "AF_PACKET socket")?;
-    // SAFETY: `sniffer` is ours.
-    let sniffer = unsafe { OwnedFd::from_raw_fd(sniffer) };
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
+    check(fd, "AF_PACKET socket")?;
+    // SAFETY: `fd` is ours.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: an all-zero sockaddr_ll is valid; the fields we need are set.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;
@@ -226,12 +272,19 @@ fn tap_and_sniffer() -> Result<(File, OwnedFd)> {
     // SAFETY: binds to a valid sockaddr_ll of the right size.
     let ret = unsafe {
         libc::bind(
-            sniffer.as_raw_fd(),
+            fd.as_raw_fd(),
             (&sll as *const libc::sockaddr_ll).cast(),
             std::mem::size_of::<libc::sockaddr_ll>() as u32,
         )
     };
     check(ret, "bind")?;
+    Ok(fd)
+}
+
+/// The test's own packet socket on `ifindex`, with a large receive buffer
+/// and a receive timeout.
+fn sniffer(ifindex: i32) -> Result<OwnedFd> {
+    let sniffer = packet_socket(ifindex)?;
     // Room for a full ring of 1500-byte frames and more: a packet socket that
     // overflows drops frames, which would look like the device losing them.
     let rcvbuf: libc::c_int = 16 << 20;
@@ -261,7 +314,7 @@ fn tap_and_sniffer() -> Result<(File, OwnedFd)> {
         )
     };
     check(ret, "SO_RCVTIMEO")?;
-    Ok((tap, sniffer))
+    Ok(sniffer)
 }
 
 pub fn frame(i: u32, size: usize) -> Vec<u8> {
@@ -296,22 +349,29 @@ pub struct TxRig {
     pub kick: EventFd,
     pub call: EventFd,
     pub err: EventFd,
-    pub tap: File,
+    /// The backend: a tap, or a packet socket on a veth.
+    pub tap: OwnedFd,
     pub sniffer: OwnedFd,
 }
 
 impl TxRig {
     pub fn new(device: &str, event_idx: bool) -> Result<Self> {
-        Self::for_queue(device, TX, event_idx, 0)
+        Self::for_queue(device, TX, event_idx, 0, Backend::Tap)
     }
 
     /// Sets up queue `queue` (0 = RX, 1 = TX) with `extra` feature bits.
-    pub fn for_queue(device: &str, queue: u32, event_idx: bool, extra: u64) -> Result<Self> {
+    pub fn for_queue(
+        device: &str,
+        queue: u32,
+        event_idx: bool,
+        extra: u64,
+        backend: Backend,
+    ) -> Result<Self> {
         // A network namespace of our own: the tap is invisible to everything else.
         // SAFETY: plain unshare(2).
         let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
         check(ret, "unshare(CLONE_NEWNET)")?;
-        let (tap, sniffer) = tap_and_sniffer()?;
+        let (tap, sniffer) = backend_and_sniffer(backend)?;
         let mem = GuestMemory::new()?;
         let dev = OpenOptions::new()
             .read(true)
@@ -394,7 +454,12 @@ fn main() -> Result<()> {
     if args.rx {
         return rx::run(&args);
     }
-    let rig = TxRig::new(&args.device, args.event_idx)?;
+    let extra = if args.indirect {
+        VIRTIO_RING_F_INDIRECT_DESC
+    } else {
+        0
+    };
+    let rig = TxRig::for_queue(&args.device, TX, args.event_idx, extra, args.backend)?;
     if let Some(sndbuf) = args.tap_sndbuf {
         // SAFETY: TUNSETSNDBUF reads one int.
         let ret = unsafe { ioctl_with_ref(&rig.tap, TUNSETSNDBUF(), &sndbuf) };
@@ -443,11 +508,36 @@ fn main() -> Result<()> {
         let f = frame(i, args.size);
         mem.write(gpa, &[0u8; NET_HDR_LEN]);
         mem.write(gpa + NET_HDR_LEN as u64, &f);
-        let desc = Desc {
-            addr: gpa,
-            len: (NET_HDR_LEN + f.len()) as u32,
-            flags: 0,
-            next: 0,
+        let desc = if args.indirect {
+            // An indirect table of two descriptors: the header, then the frame.
+            let table = INDIRECT_GPA + 32 * u64::from(slot);
+            let hdr = Desc {
+                addr: gpa,
+                len: NET_HDR_LEN as u32,
+                flags: VRING_DESC_F_NEXT,
+                next: 1,
+            };
+            let data = Desc {
+                addr: gpa + NET_HDR_LEN as u64,
+                len: f.len() as u32,
+                flags: 0,
+                next: 0,
+            };
+            mem.write(table, &hdr.to_le_bytes());
+            mem.write(table + 16, &data.to_le_bytes());
+            Desc {
+                addr: table,
+                len: 32,
+                flags: VRING_DESC_F_INDIRECT,
+                next: 0,
+            }
+        } else {
+            Desc {
+                addr: gpa,
+                len: (NET_HDR_LEN + f.len()) as u32,
+                flags: 0,
+                next: 0,
+            }
         };
         mem.write(DESC_GPA + 16 * u64::from(slot), &desc.to_le_bytes());
         mem.write_u16(AVAIL_GPA + 4 + 2 * u64::from(slot), slot);

@@ -104,7 +104,7 @@ pub fn run(args: &crate::Args) -> Result<()> {
         buf_len as usize > NET_HDR_LEN && u64::from(buf_len) <= BUF_SIZE,
         "bad buffer size"
     );
-    let rig = TxRig::for_queue(device, RX, event_idx, extra)?;
+    let rig = TxRig::for_queue(device, RX, event_idx, extra, args.backend)?;
     let mut ring = RxRing {
         rig: &rig,
         buf_len,
@@ -189,7 +189,7 @@ fn read_buf(rig: &TxRig, id: u16, len: u32) -> Vec<u8> {
 /// nothing is written past a buffer, and the next frame that fits lands.
 pub fn oversize(device: &str) -> Result<()> {
     const SMALL: u32 = 128;
-    let rig = TxRig::for_queue(device, RX, false, 0)?;
+    let rig = TxRig::for_queue(device, RX, false, 0, crate::Backend::Tap)?;
     let mut ring = RxRing {
         rig: &rig,
         buf_len: SMALL,
