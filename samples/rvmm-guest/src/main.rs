@@ -1,0 +1,68 @@
+//! rvmm's guest: a bare-metal x86-64 program. It talks to the VMM through
+//! port I/O only (no firmware, no interrupts yet): characters to the console
+//! port, a result to the exit port.
+
+#![no_std]
+#![no_main]
+
+use core::arch::asm;
+use core::panic::PanicInfo;
+
+/// Each byte written here is one character of guest output.
+const CONSOLE_PORT: u16 = 0x402;
+/// A byte written here ends the run with that status.
+const EXIT_PORT: u16 = 0x401;
+/// Where rvmm leaves the workload to run (a little-endian u32).
+const CONFIG_ADDR: usize = 0x7000;
+/// Workloads (see rvmm's `--workload`).
+const WORKLOAD_HELLO: u32 = 0;
+const WORKLOAD_SPIN: u32 = 1;
+
+fn outb(port: u16, value: u8) {
+    // SAFETY: port I/O to rvmm's own ports; it has no memory effects.
+    unsafe {
+        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+    };
+}
+
+fn print(s: &str) {
+    for b in s.bytes() {
+        outb(CONSOLE_PORT, b);
+    }
+}
+
+fn exit(status: u8) -> ! {
+    outb(EXIT_PORT, status);
+    loop {
+        // SAFETY: halting is what a finished guest does; rvmm stops it first.
+        unsafe { asm!("hlt", options(nomem, nostack)) };
+    }
+}
+
+/// The entry point rvmm jumps to in 64-bit mode.
+#[no_mangle]
+#[link_section = ".text.start"]
+pub extern "C" fn _start() -> ! {
+    // SAFETY: rvmm maps guest RAM over the config page and fills it before entry.
+    let workload = unsafe { core::ptr::read_volatile(CONFIG_ADDR as *const u32) };
+    match workload {
+        WORKLOAD_HELLO => {
+            print("rvmm-guest: running in 64-bit long mode\n");
+            exit(0)
+        }
+        // Never finishes: rvmm's watchdog must end the run.
+        WORKLOAD_SPIN => loop {
+            core::hint::spin_loop();
+        },
+        _ => {
+            print("rvmm-guest: unknown workload\n");
+            exit(2)
+        }
+    }
+}
+
+#[panic_handler]
+fn panic(_: &PanicInfo) -> ! {
+    print("rvmm-guest: panic\n");
+    exit(0xff)
+}

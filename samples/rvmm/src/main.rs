@@ -1,0 +1,135 @@
+//! rvmm: a small VMM on KVM (rust-vmm crates) that runs rvmm's tiny
+//! bare-metal guest in 64-bit long mode.
+
+mod memory;
+mod vcpu;
+mod x86_64;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use kvm_ioctls::Kvm;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "A small KVM VMM for rvhost's experiments")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the guest program until it writes the exit port.
+    Run {
+        /// The guest: a static x86-64 ELF executable (samples/rvmm-guest).
+        #[arg(long)]
+        guest: PathBuf,
+        /// Guest RAM in MiB.
+        #[arg(long, default_value_t = 64)]
+        mem_mib: usize,
+        /// End the run (as a failure) after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// What the guest runs.
+        #[arg(long, value_enum, default_value = "hello")]
+        workload: Workload,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Guest workloads, handed over in the config page.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Workload {
+    /// Print a line and exit 0.
+    Hello = 0,
+    /// Spin forever (tests the watchdog).
+    Spin = 1,
+}
+
+/// The guest-physical address of the config page the guest reads at start.
+const CONFIG_ADDR: u64 = 0x7000;
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(status) => std::process::ExitCode::from(status),
+        Err(e) => {
+            eprintln!("rvmm: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command; returns the exit status (the guest's, for `run`).
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Run {
+            guest,
+            mem_mib,
+            timeout,
+            workload,
+            json,
+        } => {
+            let image =
+                std::fs::read(&guest).with_context(|| format!("reading {}", guest.display()))?;
+            let kvm = Kvm::new().context("opening /dev/kvm (is KVM available?)")?;
+            let vm = kvm.create_vm().context("KVM_CREATE_VM")?;
+            // Intel needs a TSS address below 4 GiB; an in-kernel irqchip is
+            // what irqfd will need.
+            vm.set_tss_address(0xfffb_d000)
+                .context("KVM_SET_TSS_ADDR")?;
+            vm.create_irq_chip().context("KVM_CREATE_IRQCHIP")?;
+            let ram = memory::ram(mem_mib << 20)?;
+            let entry = memory::load_elf(&ram, &image)?;
+            x86_64::write_boot_tables(&ram)?;
+            vm_memory::Bytes::write_obj(
+                &ram,
+                workload as u32,
+                vm_memory::GuestAddress(CONFIG_ADDR),
+            )?;
+            let region = kvm_bindings::kvm_userspace_memory_region {
+                slot: 0,
+                guest_phys_addr: 0,
+                memory_size: (mem_mib << 20) as u64,
+                userspace_addr: vm_memory::GuestMemoryBackend::get_host_address(
+                    &ram,
+                    vm_memory::GuestAddress(0),
+                )? as u64,
+                flags: 0,
+            };
+            // SAFETY: the region is `ram`'s mapping, which outlives the VM.
+            unsafe { vm.set_user_memory_region(region) }.context("KVM_SET_USER_MEMORY_REGION")?;
+            let cpuid = kvm
+                .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
+                .context("KVM_GET_SUPPORTED_CPUID")?;
+            let mut vcpu = vm.create_vcpu(0).context("KVM_CREATE_VCPU")?;
+            x86_64::enter_long_mode(&vcpu, &cpuid, entry)?;
+            let report = vcpu::run(&mut vcpu, Duration::from_secs(timeout))?;
+            if json {
+                let exits: serde_json::Map<String, serde_json::Value> = report
+                    .exits
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), (*v).into()))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "status": report.status,
+                        "console": report.console,
+                        "exits": exits,
+                        "seconds": report.seconds,
+                    })
+                );
+            } else {
+                print!("{}", report.console);
+                println!(
+                    "rvmm: guest exited with status {} after {:.3} s; exits {:?}",
+                    report.status, report.seconds, report.exits
+                );
+            }
+            Ok(report.status)
+        }
+    }
+}

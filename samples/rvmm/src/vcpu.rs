@@ -1,0 +1,103 @@
+//! Running the vCPU: the exit loop, rvmm's ports, exit accounting, and a
+//! watchdog that ends a guest that does not finish.
+
+use anyhow::{bail, Result};
+use kvm_ioctls::{VcpuExit, VcpuFd};
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
+
+/// Each byte written here is one character of guest output.
+pub const CONSOLE_PORT: u16 = 0x402;
+/// A byte written here ends the run with that status.
+pub const EXIT_PORT: u16 = 0x401;
+
+/// How a run ended and what it cost.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// The status the guest wrote to the exit port.
+    pub status: u8,
+    /// What the guest wrote to the console port.
+    pub console: String,
+    /// Exits to userspace, by reason.
+    pub exits: BTreeMap<&'static str, u64>,
+    /// Wall time of the run.
+    pub seconds: f64,
+}
+
+/// Stops a vCPU thread stuck in `KVM_RUN` after a deadline: it signals the
+/// thread, whose `KVM_RUN` then returns `EINTR`.
+struct Watchdog {
+    done: mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn arm(timeout: Duration) -> Result<Self> {
+        extern "C" fn ignore(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+        register_signal_handler(SIGRTMIN(), ignore)?;
+        // SAFETY: pthread_self has no preconditions.
+        let vcpu_thread = unsafe { libc::pthread_self() };
+        let (done, wait) = mpsc::channel();
+        std::thread::spawn(move || {
+            if wait.recv_timeout(timeout).is_ok() {
+                return;
+            }
+            // Keep poking until the vCPU thread notices (it may be between runs).
+            while wait.recv_timeout(Duration::from_millis(50)).is_err() {
+                // SAFETY: signals a live thread of ours; the handler does nothing.
+                if unsafe { libc::pthread_kill(vcpu_thread, SIGRTMIN()) } != 0 {
+                    return;
+                }
+            }
+        });
+        Ok(Self { done })
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let _ = self.done.send(());
+    }
+}
+
+/// Runs `vcpu` until the guest writes the exit port, fails, or `timeout` passes.
+pub fn run(vcpu: &mut VcpuFd, timeout: Duration) -> Result<RunReport> {
+    let start = Instant::now();
+    let _watchdog = Watchdog::arm(timeout)?;
+    let mut report = RunReport::default();
+    let mut count = |reason| *report.exits.entry(reason).or_insert(0) += 1;
+    let mut console = Vec::new();
+    let status = loop {
+        match vcpu.run() {
+            Ok(VcpuExit::IoOut(CONSOLE_PORT, data)) => {
+                count("io_out");
+                console.extend_from_slice(data);
+            }
+            Ok(VcpuExit::IoOut(EXIT_PORT, data)) => {
+                count("io_out");
+                break data.first().copied().unwrap_or(0);
+            }
+            Ok(VcpuExit::IoOut(port, _)) => bail!("guest wrote to unknown port {port:#x}"),
+            Ok(VcpuExit::IoIn(port, _)) => bail!("guest read from unknown port {port:#x}"),
+            Ok(VcpuExit::MmioRead(addr, _)) => bail!("guest read unmapped MMIO at {addr:#x}"),
+            Ok(VcpuExit::MmioWrite(addr, _)) => bail!("guest wrote unmapped MMIO at {addr:#x}"),
+            Ok(VcpuExit::Hlt) => bail!("guest halted without writing the exit port"),
+            Ok(VcpuExit::Shutdown) => bail!("guest triple-faulted (KVM_EXIT_SHUTDOWN)"),
+            Ok(other) => bail!("unexpected exit: {other:?}"),
+            Err(e) if e.errno() == libc::EINTR => {
+                if start.elapsed() >= timeout {
+                    bail!(
+                        "watchdog: the guest did not finish within {} s",
+                        timeout.as_secs()
+                    );
+                }
+            }
+            Err(e) => bail!("KVM_RUN: {e}"),
+        }
+    };
+    report.status = status;
+    report.console = String::from_utf8_lossy(&console).into_owned();
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
