@@ -1,6 +1,7 @@
 //! rvmm: a small VMM on KVM (rust-vmm crates) that runs rvmm's tiny
 //! bare-metal guest in 64-bit long mode.
 
+mod kvm_stats;
 mod memory;
 mod vcpu;
 mod x86_64;
@@ -106,7 +107,10 @@ fn run(cli: Cli) -> Result<u8> {
                 .context("KVM_GET_SUPPORTED_CPUID")?;
             let mut vcpu = vm.create_vcpu(0).context("KVM_CREATE_VCPU")?;
             x86_64::enter_long_mode(&vcpu, &cpuid, entry)?;
+            let stats = kvm_stats::VcpuStats::open(&vcpu)?;
+            let before = stats.read()?;
             let report = vcpu::run(&mut vcpu, Duration::from_secs(timeout))?;
+            let kvm_counts = kvm_stats::delta(&before, &stats.read()?);
             if json {
                 let exits: serde_json::Map<String, serde_json::Value> = report
                     .exits
@@ -118,15 +122,16 @@ fn run(cli: Cli) -> Result<u8> {
                     serde_json::json!({
                         "status": report.status,
                         "console": report.console,
-                        "exits": exits,
+                        "userspace_exits": exits,
+                        "kvm_stats": kvm_counts,
                         "seconds": report.seconds,
                     })
                 );
             } else {
                 print!("{}", report.console);
                 println!(
-                    "rvmm: guest exited with status {} after {:.3} s; exits {:?}",
-                    report.status, report.seconds, report.exits
+                    "rvmm: guest exited with status {} after {:.3} s; userspace exits {:?}; KVM stats {:?}",
+                    report.status, report.seconds, report.exits, kvm_counts
                 );
             }
             Ok(report.status)
