@@ -1,0 +1,205 @@
+//! Helpers shared by rvhost's userspace test programs: a tap or veth
+//! backend with a packet socket on its far side, test frames, and the vhost
+//! ioctls that take a ring state or a ring file.
+
+use anyhow::{ensure, Context, Result};
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use vhost::vhost_kern::vhost_binding::{vhost_vring_file, vhost_vring_state};
+use vmm_sys_util::ioctl::ioctl_with_ref;
+use vmm_sys_util::ioctl_iow_nr;
+
+ioctl_iow_nr!(TUNSETIFF, b'T' as u32, 202, libc::c_int);
+ioctl_iow_nr!(TUNSETSNDBUF, b'T' as u32, 212, libc::c_int);
+
+/// An EtherType for local experiments (IEEE 802 "local experimental 1").
+pub const ETHERTYPE: u16 = 0x88b5;
+
+/// Fails with the OS error when a libc call returned a negative value.
+pub fn check(ret: i32, what: &str) -> Result<()> {
+    ensure!(ret >= 0, "{what}: {}", std::io::Error::last_os_error());
+    Ok(())
+}
+
+/// Which kind of backend the device gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// A tap device.
+    Tap,
+    /// A raw `AF_PACKET` socket bound to one end of a veth pair.
+    Packet,
+}
+
+/// The backend fd for the device, and a packet socket on the far side of it:
+/// what the device sends arrives there; what is sent there goes to the device.
+pub fn backend_and_sniffer(kind: Backend) -> Result<(OwnedFd, OwnedFd)> {
+    match kind {
+        Backend::Tap => {
+            let tap = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/net/tun")
+                .context("/dev/net/tun")?;
+            let mut ifr = [0u8; 40];
+            ifr[..6].copy_from_slice(b"rvt%d\0");
+            ifr[16..18].copy_from_slice(&((libc::IFF_TAP | libc::IFF_NO_PI) as u16).to_ne_bytes());
+            // SAFETY: TUNSETIFF reads and writes a struct ifreq (40 bytes).
+            let ret = unsafe { ioctl_with_ref(&tap, TUNSETIFF(), &ifr) };
+            check(ret, "TUNSETIFF")?;
+            let ifindex = interface_up(&ifr[..16])?;
+            Ok((tap.into(), sniffer(ifindex)?))
+        }
+        Backend::Packet => {
+            let status = std::process::Command::new("ip")
+                .args([
+                    "link", "add", "rvv0", "type", "veth", "peer", "name", "rvv1",
+                ])
+                .status()
+                .context("running ip link add (iproute2)")?;
+            ensure!(status.success(), "ip link add ... type veth failed");
+            let near = interface_up(b"rvv0\0")?;
+            let far = interface_up(b"rvv1\0")?;
+            Ok((packet_socket(near)?, sniffer(far)?))
+        }
+    }
+}
+
+/// Brings interface `name` (NUL-terminated) up; returns its index.
+pub fn interface_up(name: &[u8]) -> Result<i32> {
+    // SAFETY: plain socket(2).
+    let ctl = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+    check(ctl, "socket")?;
+    // SAFETY: `ctl` is ours.
+    let ctl = unsafe { OwnedFd::from_raw_fd(ctl) };
+    let mut req = [0u8; 40];
+    req[..name.len().min(16)].copy_from_slice(&name[..name.len().min(16)]);
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS/SIOCGIFINDEX read and write a struct ifreq.
+    unsafe {
+        check(
+            libc::ioctl(ctl.as_raw_fd(), libc::SIOCGIFFLAGS, req.as_mut_ptr()),
+            "SIOCGIFFLAGS",
+        )?;
+        let flags = i16::from_ne_bytes([req[16], req[17]]) | libc::IFF_UP as i16;
+        req[16..18].copy_from_slice(&flags.to_ne_bytes());
+        check(
+            libc::ioctl(ctl.as_raw_fd(), libc::SIOCSIFFLAGS, req.as_mut_ptr()),
+            "SIOCSIFFLAGS",
+        )?;
+        check(
+            libc::ioctl(ctl.as_raw_fd(), libc::SIOCGIFINDEX, req.as_mut_ptr()),
+            "SIOCGIFINDEX",
+        )?;
+    }
+    Ok(i32::from_ne_bytes([req[16], req[17], req[18], req[19]]))
+}
+
+/// A raw packet socket for the test's EtherType, bound to `ifindex`.
+pub fn packet_socket(ifindex: i32) -> Result<OwnedFd> {
+    let proto = ETHERTYPE.to_be();
+    // SAFETY: plain socket(2).
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
+    check(fd, "AF_PACKET socket")?;
+    // SAFETY: `fd` is ours.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero sockaddr_ll is valid; the fields we need are set.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex;
+    // SAFETY: binds to a valid sockaddr_ll of the right size.
+    let ret = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    check(ret, "bind")?;
+    Ok(fd)
+}
+
+/// The test's own packet socket on `ifindex`, with a large receive buffer
+/// and a receive timeout.
+pub fn sniffer(ifindex: i32) -> Result<OwnedFd> {
+    let sniffer = packet_socket(ifindex)?;
+    // Room for a full ring of 1500-byte frames and more: a packet socket that
+    // overflows drops frames, which would look like the device losing them.
+    let rcvbuf: libc::c_int = 16 << 20;
+    // SAFETY: SO_RCVBUFFORCE takes an int.
+    let ret = unsafe {
+        libc::setsockopt(
+            sniffer.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&rcvbuf as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    };
+    check(ret, "SO_RCVBUFFORCE")?;
+    let tv = libc::timeval {
+        tv_sec: 2,
+        tv_usec: 0,
+    };
+    // SAFETY: SO_RCVTIMEO takes a timeval.
+    let ret = unsafe {
+        libc::setsockopt(
+            sniffer.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+    check(ret, "SO_RCVTIMEO")?;
+    Ok(sniffer)
+}
+
+/// Test frame `i`: broadcast, local source, our EtherType, a payload pattern.
+pub fn frame(i: u32, size: usize) -> Vec<u8> {
+    let mut f = vec![0u8; size.max(14)];
+    f[..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
+    for (j, b) in f[14..].iter_mut().enumerate() {
+        *b = (i as usize).wrapping_mul(31).wrapping_add(j) as u8;
+    }
+    f
+}
+
+/// A vhost ioctl taking `{index, num}`.
+pub fn set_state(dev: &File, req: u64, index: u32, num: u32) -> Result<()> {
+    let s = vhost_vring_state { index, num };
+    // SAFETY: the request reads one vhost_vring_state.
+    check(unsafe { ioctl_with_ref(dev, req, &s) }, "vring state ioctl")
+}
+
+/// A vhost ioctl taking `{index, fd}`.
+pub fn set_file(dev: &File, req: u64, index: u32, fd: i32) -> Result<()> {
+    let f = vhost_vring_file { index, fd };
+    // SAFETY: the request reads one vhost_vring_file.
+    check(unsafe { ioctl_with_ref(dev, req, &f) }, "vring file ioctl")
+}
+
+/// Frames the packet socket dropped (its receive buffer overflowed).
+pub fn sniffer_drops(sniffer: &OwnedFd) -> u32 {
+    let mut stats = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: PACKET_STATISTICS fills a tpacket_stats of `len` bytes.
+    let ret = unsafe {
+        libc::getsockopt(
+            sniffer.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut stats as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    };
+    if ret == 0 {
+        stats.tp_drops
+    } else {
+        0
+    }
+}
