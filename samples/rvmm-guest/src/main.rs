@@ -5,6 +5,8 @@
 #![no_std]
 #![no_main]
 
+mod virtio;
+
 use core::arch::asm;
 use core::panic::PanicInfo;
 
@@ -17,6 +19,7 @@ const CONFIG_ADDR: usize = 0x7000;
 /// Workloads (see rvmm's `--workload`).
 const WORKLOAD_HELLO: u32 = 0;
 const WORKLOAD_SPIN: u32 = 1;
+const WORKLOAD_VIRTIO_TX: u32 = 2;
 
 fn outb(port: u16, value: u8) {
     // SAFETY: port I/O to rvmm's own ports; it has no memory effects.
@@ -31,6 +34,29 @@ fn print(s: &str) {
     }
 }
 
+/// Prints `n` in decimal.
+fn print_u32(mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in &digits[i..] {
+        outb(CONSOLE_PORT, *d);
+    }
+}
+
+/// Reads word `i` of the config page.
+fn config(i: usize) -> u32 {
+    // SAFETY: rvmm maps guest RAM over the config page and fills it before entry.
+    unsafe { core::ptr::read_volatile((CONFIG_ADDR as *const u32).add(i)) }
+}
+
 fn exit(status: u8) -> ! {
     outb(EXIT_PORT, status);
     loop {
@@ -43,9 +69,7 @@ fn exit(status: u8) -> ! {
 #[no_mangle]
 #[link_section = ".text.start"]
 pub extern "C" fn _start() -> ! {
-    // SAFETY: rvmm maps guest RAM over the config page and fills it before entry.
-    let workload = unsafe { core::ptr::read_volatile(CONFIG_ADDR as *const u32) };
-    match workload {
+    match config(0) {
         WORKLOAD_HELLO => {
             print("rvmm-guest: running in 64-bit long mode\n");
             exit(0)
@@ -54,6 +78,26 @@ pub extern "C" fn _start() -> ! {
         WORKLOAD_SPIN => loop {
             core::hint::spin_loop();
         },
+        WORKLOAD_VIRTIO_TX => {
+            let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
+            let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
+            match virtio::tx(base, frames, size, event_idx) {
+                Ok(kicks) => {
+                    print("rvmm-guest: virtio-net TX done: ");
+                    print_u32(frames);
+                    print(" frames, ");
+                    print_u32(kicks);
+                    print(" kicks\n");
+                    exit(0)
+                }
+                Err(why) => {
+                    print("rvmm-guest: virtio-net: ");
+                    print(why);
+                    print("\n");
+                    exit(3)
+                }
+            }
+        }
         _ => {
             print("rvmm-guest: unknown workload\n");
             exit(2)

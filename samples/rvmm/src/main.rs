@@ -3,7 +3,10 @@
 
 mod kvm_stats;
 mod memory;
+mod net_device;
 mod vcpu;
+mod vhost_net;
+mod virtio_mmio;
 mod x86_64;
 
 use anyhow::{Context, Result};
@@ -35,6 +38,19 @@ enum Command {
         /// What the guest runs.
         #[arg(long, value_enum, default_value = "hello")]
         workload: Workload,
+        /// Offer a virtio-net device whose data path is this vhost-net
+        /// device, with a tap backend in a network namespace of rvmm's own.
+        #[arg(long, value_enum)]
+        net: Option<NetBackend>,
+        /// virtio-tx: frames the guest sends.
+        #[arg(long, default_value_t = 100)]
+        frames: u32,
+        /// virtio-tx: frame size in bytes.
+        #[arg(long, default_value_t = 64)]
+        size: u32,
+        /// virtio-tx: the guest negotiates VIRTIO_RING_F_EVENT_IDX.
+        #[arg(long)]
+        event_idx: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -48,6 +64,26 @@ enum Workload {
     Hello = 0,
     /// Spin forever (tests the watchdog).
     Spin = 1,
+    /// Send frames through the virtio-net device (needs --net).
+    VirtioTx = 2,
+}
+
+/// Which vhost-net device carries the virtio-net data path.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NetBackend {
+    /// `/dev/rvhost-net`.
+    Rvhost,
+    /// Upstream `/dev/vhost-net`.
+    Vhost,
+}
+
+impl NetBackend {
+    fn path(self) -> &'static str {
+        match self {
+            NetBackend::Rvhost => "/dev/rvhost-net",
+            NetBackend::Vhost => "/dev/vhost-net",
+        }
+    }
 }
 
 /// The guest-physical address of the config page the guest reads at start.
@@ -71,6 +107,10 @@ fn run(cli: Cli) -> Result<u8> {
             mem_mib,
             timeout,
             workload,
+            net,
+            frames,
+            size,
+            event_idx,
             json,
         } => {
             let image =
@@ -85,11 +125,15 @@ fn run(cli: Cli) -> Result<u8> {
             let ram = memory::ram(mem_mib << 20)?;
             let entry = memory::load_elf(&ram, &image)?;
             x86_64::write_boot_tables(&ram)?;
-            vm_memory::Bytes::write_obj(
-                &ram,
+            let config: [u32; 6] = [
                 workload as u32,
-                vm_memory::GuestAddress(CONFIG_ADDR),
-            )?;
+                frames,
+                size,
+                u32::from(event_idx),
+                net_device::MMIO_BASE as u32,
+                (net_device::MMIO_BASE >> 32) as u32,
+            ];
+            vm_memory::Bytes::write_obj(&ram, config, vm_memory::GuestAddress(CONFIG_ADDR))?;
             let region = kvm_bindings::kvm_userspace_memory_region {
                 slot: 0,
                 guest_phys_addr: 0,
@@ -107,10 +151,34 @@ fn run(cli: Cli) -> Result<u8> {
                 .context("KVM_GET_SUPPORTED_CPUID")?;
             let mut vcpu = vm.create_vcpu(0).context("KVM_CREATE_VCPU")?;
             x86_64::enter_long_mode(&vcpu, &cpuid, entry)?;
+            // The network: a tap in a namespace of rvmm's own, and a packet
+            // socket on it that sees what the guest sends.
+            let mut sniffer = None;
+            let mut bus: Box<dyn vcpu::MmioBus> = match net {
+                Some(backend) => {
+                    // SAFETY: plain unshare(2) of this (single-threaded) process.
+                    let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+                    nettest::check(ret, "unshare(CLONE_NEWNET)")?;
+                    let (tap, sniff) = nettest::backend_and_sniffer(nettest::Backend::Tap)?;
+                    sniffer = Some(sniff);
+                    let map = vhost_net::RamMap {
+                        host_addr: region.userspace_addr,
+                        size: region.memory_size,
+                    };
+                    Box::new(net_device::NetDevice::new(&vm, backend.path(), map, tap)?)
+                }
+                None => Box::new(vcpu::NoDevices),
+            };
             let stats = kvm_stats::VcpuStats::open(&vcpu)?;
             let before = stats.read()?;
-            let report = vcpu::run(&mut vcpu, Duration::from_secs(timeout))?;
+            let report = vcpu::run(&mut vcpu, bus.as_mut(), Duration::from_secs(timeout))?;
             let kvm_counts = kvm_stats::delta(&before, &stats.read()?);
+            let verified = match &sniffer {
+                Some(sniff) if report.status == 0 => {
+                    Some(verify_frames(sniff, frames, size as usize)?)
+                }
+                _ => None,
+            };
             if json {
                 let exits: serde_json::Map<String, serde_json::Value> = report
                     .exits
@@ -124,11 +192,15 @@ fn run(cli: Cli) -> Result<u8> {
                         "console": report.console,
                         "userspace_exits": exits,
                         "kvm_stats": kvm_counts,
+                        "frames_verified": verified,
                         "seconds": report.seconds,
                     })
                 );
             } else {
                 print!("{}", report.console);
+                if let Some(n) = verified {
+                    println!("rvmm: {n} frames arrived on the tap in order, byte for byte");
+                }
                 println!(
                     "rvmm: guest exited with status {} after {:.3} s; userspace exits {:?}; KVM stats {:?}",
                     report.status, report.seconds, report.exits, kvm_counts
@@ -137,4 +209,20 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(report.status)
         }
     }
+}
+
+/// Reads what arrived on the tap: `frames` test frames, in order, intact.
+fn verify_frames(sniffer: &std::os::fd::OwnedFd, frames: u32, size: usize) -> Result<u32> {
+    use std::os::fd::AsRawFd;
+    let mut buf = vec![0u8; 4096];
+    for i in 0..frames {
+        // SAFETY: receives into our buffer (the socket has a receive timeout).
+        let n = unsafe { libc::recv(sniffer.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        anyhow::ensure!(n >= 0, "only {i} of {frames} frames arrived on the tap");
+        anyhow::ensure!(
+            buf[..n as usize] == nettest::frame(i, size)[..],
+            "frame {i} differs from what the guest sent"
+        );
+    }
+    Ok(frames)
 }

@@ -13,6 +13,26 @@ pub const CONSOLE_PORT: u16 = 0x402;
 /// A byte written here ends the run with that status.
 pub const EXIT_PORT: u16 = 0x401;
 
+/// Devices on guest-physical MMIO addresses.
+pub trait MmioBus {
+    /// A guest read; `Ok(false)` if nothing is mapped at `addr`.
+    fn read(&mut self, addr: u64, data: &mut [u8]) -> Result<bool>;
+    /// A guest write; `Ok(false)` if nothing is mapped at `addr`.
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<bool>;
+}
+
+/// No MMIO devices.
+pub struct NoDevices;
+
+impl MmioBus for NoDevices {
+    fn read(&mut self, _: u64, _: &mut [u8]) -> Result<bool> {
+        Ok(false)
+    }
+    fn write(&mut self, _: u64, _: &[u8]) -> Result<bool> {
+        Ok(false)
+    }
+}
+
 /// How a run ended and what it cost.
 #[derive(Debug, Default)]
 pub struct RunReport {
@@ -62,7 +82,7 @@ impl Drop for Watchdog {
 }
 
 /// Runs `vcpu` until the guest writes the exit port, fails, or `timeout` passes.
-pub fn run(vcpu: &mut VcpuFd, timeout: Duration) -> Result<RunReport> {
+pub fn run(vcpu: &mut VcpuFd, bus: &mut dyn MmioBus, timeout: Duration) -> Result<RunReport> {
     let start = Instant::now();
     let _watchdog = Watchdog::arm(timeout)?;
     let mut report = RunReport::default();
@@ -80,8 +100,18 @@ pub fn run(vcpu: &mut VcpuFd, timeout: Duration) -> Result<RunReport> {
             }
             Ok(VcpuExit::IoOut(port, _)) => bail!("guest wrote to unknown port {port:#x}"),
             Ok(VcpuExit::IoIn(port, _)) => bail!("guest read from unknown port {port:#x}"),
-            Ok(VcpuExit::MmioRead(addr, _)) => bail!("guest read unmapped MMIO at {addr:#x}"),
-            Ok(VcpuExit::MmioWrite(addr, _)) => bail!("guest wrote unmapped MMIO at {addr:#x}"),
+            Ok(VcpuExit::MmioRead(addr, data)) => {
+                count("mmio_read");
+                if !bus.read(addr, data)? {
+                    bail!("guest read unmapped MMIO at {addr:#x}");
+                }
+            }
+            Ok(VcpuExit::MmioWrite(addr, data)) => {
+                count("mmio_write");
+                if !bus.write(addr, data)? {
+                    bail!("guest wrote unmapped MMIO at {addr:#x}");
+                }
+            }
             Ok(VcpuExit::Hlt) => bail!("guest halted without writing the exit port"),
             Ok(VcpuExit::Shutdown) => bail!("guest triple-faulted (KVM_EXIT_SHUTDOWN)"),
             Ok(other) => bail!("unexpected exit: {other:?}"),

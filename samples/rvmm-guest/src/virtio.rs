@@ -1,0 +1,164 @@
+//! A minimal virtio-net driver over virtio-mmio (version 2): split rings,
+//! the TX queue, polling (no interrupts), optional EVENT_IDX.
+
+use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{fence, Ordering};
+use rvhost_logic::split_ring::{need_event, Desc, VRING_USED_F_NO_NOTIFY};
+
+const TX: u32 = 1;
+const QUEUE_SIZE: u16 = 256;
+/// Where the TX ring and the frame buffers live (guest-physical = virtual).
+const DESC: usize = 0x20_0000;
+const AVAIL: usize = 0x20_1000;
+const USED: usize = 0x20_2000;
+const BUFS: usize = 0x30_0000;
+const BUF_SIZE: usize = 2048;
+/// `struct virtio_net_hdr_mrg_rxbuf` (VERSION_1): 12 bytes, all zero on TX.
+const NET_HDR_LEN: usize = 12;
+
+const VIRTIO_F_VERSION_1: u64 = 1 << 32;
+const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
+const STATUS_ACK: u32 = 1;
+const STATUS_DRIVER: u32 = 2;
+const STATUS_DRIVER_OK: u32 = 4;
+const STATUS_FEATURES_OK: u32 = 8;
+
+/// The device's register window.
+struct Mmio(usize);
+
+impl Mmio {
+    fn read(&self, offset: usize) -> u32 {
+        // SAFETY: the window is mapped (identity) and these are device registers.
+        unsafe { read_volatile((self.0 + offset) as *const u32) }
+    }
+
+    fn write(&self, offset: usize, value: u32) {
+        // SAFETY: as above.
+        unsafe { write_volatile((self.0 + offset) as *mut u32, value) }
+    }
+}
+
+fn put_u16(addr: usize, value: u16) {
+    // SAFETY: guest RAM, identity-mapped; shared with the device, hence volatile.
+    unsafe { write_volatile(addr as *mut u16, value.to_le()) }
+}
+
+fn get_u16(addr: usize) -> u16 {
+    // SAFETY: as above.
+    u16::from_le(unsafe { read_volatile(addr as *const u16) })
+}
+
+fn put_bytes(addr: usize, bytes: &[u8]) {
+    for (i, b) in bytes.iter().enumerate() {
+        // SAFETY: as above.
+        unsafe { write_volatile((addr + i) as *mut u8, *b) }
+    }
+}
+
+/// Test frame `i` (the same pattern the host side checks): broadcast, a
+/// local source address, EtherType 0x88b5, then payload bytes.
+fn write_frame(addr: usize, i: u32, size: usize) {
+    put_bytes(addr, &[0xff; 6]);
+    put_bytes(addr + 6, &[0x02, 0, 0, 0, 0, 1]);
+    put_bytes(addr + 12, &0x88b5u16.to_be_bytes());
+    for j in 0..size.saturating_sub(14) {
+        let b = (i as usize).wrapping_mul(31).wrapping_add(j) as u8;
+        // SAFETY: inside this frame's buffer.
+        unsafe { write_volatile((addr + 14 + j) as *mut u8, b) }
+    }
+}
+
+/// Brings the device up and sends `frames` frames of `size` bytes; returns
+/// the number of kicks it made.
+pub fn tx(base: usize, frames: u32, size: usize, event_idx: bool) -> Result<u32, &'static str> {
+    let dev = Mmio(base);
+    if dev.read(0) != 0x7472_6976 || dev.read(4) != 2 || dev.read(8) != 1 {
+        return Err("no virtio-mmio net device");
+    }
+    if size < 14 || size + NET_HDR_LEN > BUF_SIZE {
+        return Err("bad frame size");
+    }
+    dev.write(0x70, 0);
+    dev.write(0x70, STATUS_ACK);
+    dev.write(0x70, STATUS_ACK | STATUS_DRIVER);
+    dev.write(0x14, 0);
+    let low = dev.read(0x10);
+    dev.write(0x14, 1);
+    let offered = (u64::from(dev.read(0x10)) << 32) | u64::from(low);
+    let mut wanted = VIRTIO_F_VERSION_1;
+    if event_idx {
+        wanted |= VIRTIO_RING_F_EVENT_IDX;
+    }
+    if offered & wanted != wanted {
+        return Err("the device lacks a needed feature");
+    }
+    dev.write(0x24, 0);
+    dev.write(0x20, wanted as u32);
+    dev.write(0x24, 1);
+    dev.write(0x20, (wanted >> 32) as u32);
+    dev.write(0x70, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK);
+    if dev.read(0x70) & STATUS_FEATURES_OK == 0 {
+        return Err("FEATURES_OK refused");
+    }
+    dev.write(0x30, TX);
+    if dev.read(0x34) < u32::from(QUEUE_SIZE) {
+        return Err("TX queue too small");
+    }
+    dev.write(0x38, u32::from(QUEUE_SIZE));
+    for (reg, addr) in [(0x80, DESC), (0x90, AVAIL), (0xa0, USED)] {
+        dev.write(reg, addr as u32);
+        dev.write(reg + 4, 0);
+    }
+    dev.write(0x44, 1);
+    dev.write(
+        0x70,
+        STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
+    );
+
+    let used_event = AVAIL + 4 + 2 * usize::from(QUEUE_SIZE);
+    let avail_event = USED + 4 + 8 * usize::from(QUEUE_SIZE);
+    let mut avail_idx: u16 = 0;
+    let mut kicks = 0;
+    for i in 0..frames {
+        // At most a ring's worth in flight.
+        while avail_idx.wrapping_sub(get_u16(USED + 2)) >= QUEUE_SIZE {
+            core::hint::spin_loop();
+        }
+        let slot = avail_idx % QUEUE_SIZE;
+        let buf = BUFS + usize::from(slot) * BUF_SIZE;
+        put_bytes(buf, &[0; NET_HDR_LEN]);
+        write_frame(buf + NET_HDR_LEN, i, size);
+        let desc = Desc {
+            addr: buf as u64,
+            len: (NET_HDR_LEN + size) as u32,
+            flags: 0,
+            next: 0,
+        };
+        put_bytes(DESC + 16 * usize::from(slot), &desc.to_le_bytes());
+        put_u16(AVAIL + 4 + 2 * usize::from(slot), slot);
+        if event_idx {
+            // Polling: never ask for an interrupt.
+            put_u16(used_event, avail_idx.wrapping_sub(1));
+        }
+        fence(Ordering::Release);
+        let old = avail_idx;
+        avail_idx = avail_idx.wrapping_add(1);
+        put_u16(AVAIL + 2, avail_idx);
+        // Publishing the index before reading the device's suppression state
+        // needs a full barrier.
+        fence(Ordering::SeqCst);
+        let kick = if event_idx {
+            need_event(get_u16(avail_event), avail_idx, old)
+        } else {
+            get_u16(USED) & VRING_USED_F_NO_NOTIFY == 0
+        };
+        if kick {
+            dev.write(0x50, TX);
+            kicks += 1;
+        }
+    }
+    while get_u16(USED + 2) != avail_idx {
+        core::hint::spin_loop();
+    }
+    Ok(kicks)
+}

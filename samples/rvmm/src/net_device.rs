@@ -1,0 +1,102 @@
+//! rvmm's virtio-net device: the virtio-mmio transport in rvmm, the data
+//! path in a vhost-net device (rvhost or upstream), kicks through an
+//! ioeventfd KVM signals on guest writes to `QueueNotify`, interrupts
+//! through an irqfd KVM injects when the device signals.
+
+use crate::vcpu::MmioBus;
+use crate::vhost_net::{self, RamMap};
+use crate::virtio_mmio::{Event, VirtioMmio, MMIO_SIZE, NUM_QUEUES, QUEUE_NOTIFY};
+use anyhow::{Context, Result};
+use kvm_ioctls::{IoEventAddress, VmFd};
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use vmm_sys_util::eventfd::EventFd;
+
+/// Where the device's registers are (inside the identity-mapped first GiB,
+/// above RAM).
+pub const MMIO_BASE: u64 = 0x3000_0000;
+/// The interrupt line the device's irqfd raises.
+pub const IRQ_GSI: u32 = 5;
+
+const VIRTIO_F_VERSION_1: u64 = 1 << 32;
+const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
+const VIRTIO_NET_F_MAC: u64 = 1 << 5;
+
+pub struct NetDevice {
+    transport: VirtioMmio,
+    vhost_path: String,
+    ram: RamMap,
+    kicks: Vec<EventFd>,
+    call: EventFd,
+    backend: OwnedFd,
+    vhost: Option<File>,
+}
+
+impl NetDevice {
+    /// Creates the device and wires its kicks and interrupt into KVM.
+    pub fn new(vm: &VmFd, vhost_path: &str, ram: RamMap, backend: OwnedFd) -> Result<Self> {
+        let mut kicks = Vec::new();
+        for queue in 0..NUM_QUEUES {
+            let kick = EventFd::new(libc::EFD_NONBLOCK)?;
+            // A 32-bit write of the queue index to QueueNotify signals this eventfd
+            // inside KVM: no exit to rvmm.
+            vm.register_ioevent(
+                &kick,
+                &IoEventAddress::Mmio(MMIO_BASE + QUEUE_NOTIFY),
+                queue as u32,
+            )
+            .context("KVM_IOEVENTFD")?;
+            kicks.push(kick);
+        }
+        let call = EventFd::new(libc::EFD_NONBLOCK)?;
+        vm.register_irqfd(&call, IRQ_GSI).context("KVM_IRQFD")?;
+        let features = VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX | VIRTIO_NET_F_MAC;
+        Ok(Self {
+            transport: VirtioMmio::new(features, [0x02, 0, 0, 0, 0, 0x02]),
+            vhost_path: vhost_path.to_string(),
+            ram,
+            kicks,
+            call,
+            backend,
+            vhost: None,
+        })
+    }
+
+    fn offset(addr: u64) -> Option<u64> {
+        (MMIO_BASE..MMIO_BASE + MMIO_SIZE)
+            .contains(&addr)
+            .then(|| addr - MMIO_BASE)
+    }
+}
+
+impl MmioBus for NetDevice {
+    fn read(&mut self, addr: u64, data: &mut [u8]) -> Result<bool> {
+        let Some(offset) = Self::offset(addr) else {
+            return Ok(false);
+        };
+        self.transport.read(offset, data);
+        Ok(true)
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<bool> {
+        let Some(offset) = Self::offset(addr) else {
+            return Ok(false);
+        };
+        match self.transport.write(offset, data) {
+            Some(Event::DriverOk) => {
+                let dev = vhost_net::start(
+                    &self.vhost_path,
+                    &self.ram,
+                    &self.transport,
+                    &self.kicks,
+                    &self.call,
+                    self.backend.as_raw_fd(),
+                )?;
+                self.vhost = Some(dev);
+            }
+            Some(Event::Reset) => self.vhost = None,
+            None => {}
+        }
+        Ok(true)
+    }
+}
