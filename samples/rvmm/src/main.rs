@@ -4,6 +4,7 @@
 mod kvm_stats;
 mod memory;
 mod net_device;
+mod user_net;
 mod vcpu;
 mod vhost_net;
 mod virtio_mmio;
@@ -75,13 +76,16 @@ enum NetBackend {
     Rvhost,
     /// Upstream `/dev/vhost-net`.
     Vhost,
+    /// rvmm's own userspace loop (the baseline).
+    User,
 }
 
 impl NetBackend {
-    fn path(self) -> &'static str {
+    fn data_path(self, ram: &memory::GuestRam) -> net_device::DataPath {
         match self {
-            NetBackend::Rvhost => "/dev/rvhost-net",
-            NetBackend::Vhost => "/dev/vhost-net",
+            NetBackend::Rvhost => net_device::DataPath::Vhost("/dev/rvhost-net".into()),
+            NetBackend::Vhost => net_device::DataPath::Vhost("/dev/vhost-net".into()),
+            NetBackend::User => net_device::DataPath::User(ram.clone()),
         }
     }
 }
@@ -165,7 +169,12 @@ fn run(cli: Cli) -> Result<u8> {
                         host_addr: region.userspace_addr,
                         size: region.memory_size,
                     };
-                    Box::new(net_device::NetDevice::new(&vm, backend.path(), map, tap)?)
+                    Box::new(net_device::NetDevice::new(
+                        &vm,
+                        backend.data_path(&ram),
+                        map,
+                        tap,
+                    )?)
                 }
                 None => Box::new(vcpu::NoDevices),
             };

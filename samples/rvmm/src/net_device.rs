@@ -3,6 +3,8 @@
 //! ioeventfd KVM signals on guest writes to `QueueNotify`, interrupts
 //! through an irqfd KVM injects when the device signals.
 
+use crate::memory::GuestRam;
+use crate::user_net::UserNet;
 use crate::vcpu::MmioBus;
 use crate::vhost_net::{self, RamMap};
 use crate::virtio_mmio::{Event, VirtioMmio, MMIO_SIZE, NUM_QUEUES, QUEUE_NOTIFY};
@@ -22,19 +24,28 @@ const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 const VIRTIO_NET_F_MAC: u64 = 1 << 5;
 
+/// Who moves the packets.
+pub enum DataPath {
+    /// A vhost-net device (its path).
+    Vhost(String),
+    /// rvmm's own I/O thread.
+    User(GuestRam),
+}
+
 pub struct NetDevice {
     transport: VirtioMmio,
-    vhost_path: String,
+    data_path: DataPath,
     ram: RamMap,
     kicks: Vec<EventFd>,
     call: EventFd,
     backend: OwnedFd,
     vhost: Option<File>,
+    user: Option<UserNet>,
 }
 
 impl NetDevice {
     /// Creates the device and wires its kicks and interrupt into KVM.
-    pub fn new(vm: &VmFd, vhost_path: &str, ram: RamMap, backend: OwnedFd) -> Result<Self> {
+    pub fn new(vm: &VmFd, data_path: DataPath, ram: RamMap, backend: OwnedFd) -> Result<Self> {
         let mut kicks = Vec::new();
         for queue in 0..NUM_QUEUES {
             let kick = EventFd::new(libc::EFD_NONBLOCK)?;
@@ -53,12 +64,13 @@ impl NetDevice {
         let features = VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX | VIRTIO_NET_F_MAC;
         Ok(Self {
             transport: VirtioMmio::new(features, [0x02, 0, 0, 0, 0, 0x02]),
-            vhost_path: vhost_path.to_string(),
+            data_path,
             ram,
             kicks,
             call,
             backend,
             vhost: None,
+            user: None,
         })
     }
 
@@ -83,18 +95,33 @@ impl MmioBus for NetDevice {
             return Ok(false);
         };
         match self.transport.write(offset, data) {
-            Some(Event::DriverOk) => {
-                let dev = vhost_net::start(
-                    &self.vhost_path,
-                    &self.ram,
-                    &self.transport,
-                    &self.kicks,
-                    &self.call,
-                    self.backend.as_raw_fd(),
-                )?;
-                self.vhost = Some(dev);
+            Some(Event::DriverOk) => match &self.data_path {
+                DataPath::Vhost(path) => {
+                    let dev = vhost_net::start(
+                        path,
+                        &self.ram,
+                        &self.transport,
+                        &self.kicks,
+                        &self.call,
+                        self.backend.as_raw_fd(),
+                    )?;
+                    self.vhost = Some(dev);
+                }
+                DataPath::User(ram) => {
+                    let tx = &self.kicks[1];
+                    self.user = Some(UserNet::start(
+                        ram,
+                        &self.transport,
+                        tx,
+                        &self.call,
+                        self.backend.as_raw_fd(),
+                    )?);
+                }
+            },
+            Some(Event::Reset) => {
+                self.vhost = None;
+                self.user = None;
             }
-            Some(Event::Reset) => self.vhost = None,
             None => {}
         }
         Ok(true)

@@ -1,0 +1,205 @@
+//! The userspace baseline: rvmm itself moves the TX ring's frames to the tap
+//! in an I/O thread (kick through the ioeventfd, interrupt through the
+//! irqfd), as a VMM without an in-kernel backend does.
+
+use crate::memory::GuestRam;
+use crate::virtio_mmio::VirtioMmio;
+use anyhow::{Context, Result};
+use rvhost_logic::errno::Errno;
+use rvhost_logic::split_ring::{
+    pending, walk_chain, CallSuppression, Desc, DescReader, DriverState, Segment,
+};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{fence, Ordering};
+use std::thread::JoinHandle;
+use vm_memory::{Bytes, GuestAddress};
+use vmm_sys_util::eventfd::EventFd;
+
+const TX: usize = 1;
+const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
+/// The virtio-net header (VERSION_1) the device strips on TX.
+const NET_HDR_LEN: u64 = 12;
+
+/// Reads descriptors from guest memory.
+struct GuestDescs<'a> {
+    ram: &'a GuestRam,
+    table: u64,
+}
+
+fn read_desc(ram: &GuestRam, gpa: u64) -> Result<Desc, Errno> {
+    ram.read_obj::<[u8; 16]>(GuestAddress(gpa))
+        .map(Desc::from_le_bytes)
+        .map_err(|_| Errno::Fault)
+}
+
+impl DescReader for GuestDescs<'_> {
+    fn ring_desc(&mut self, index: u16) -> Result<Desc, Errno> {
+        read_desc(self.ram, self.table + 16 * u64::from(index))
+    }
+    fn indirect_desc(&mut self, table: u64, index: u16) -> Result<Desc, Errno> {
+        read_desc(
+            self.ram,
+            table
+                .checked_add(16 * u64::from(index))
+                .ok_or(Errno::Fault)?,
+        )
+    }
+}
+
+/// The running I/O thread; dropping it stops the thread.
+pub struct UserNet {
+    stop: EventFd,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl UserNet {
+    pub fn start(
+        ram: &GuestRam,
+        transport: &VirtioMmio,
+        kick: &EventFd,
+        call: &EventFd,
+        tap: RawFd,
+    ) -> Result<Self> {
+        let queue = transport.queues[TX];
+        let event_idx = transport.driver_features & VIRTIO_RING_F_EVENT_IDX != 0;
+        let stop = EventFd::new(libc::EFD_NONBLOCK)?;
+        let (kick, call, stop2) = (kick.try_clone()?, call.try_clone()?, stop.try_clone()?);
+        let ram = ram.clone();
+        let thread = std::thread::Builder::new()
+            .name("rvmm-net-io".into())
+            .spawn(move || {
+                let ring = Ring {
+                    ram,
+                    desc: queue.desc,
+                    avail: queue.driver,
+                    used: queue.device,
+                    num: queue.num as u16,
+                    event_idx,
+                };
+                ring.serve(&kick, &call, &stop2, tap);
+            })
+            .context("spawning the I/O thread")?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for UserNet {
+    fn drop(&mut self) {
+        let _ = self.stop.write(1);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Ring {
+    ram: GuestRam,
+    desc: u64,
+    avail: u64,
+    used: u64,
+    num: u16,
+    event_idx: bool,
+}
+
+impl Ring {
+    fn u16_at(&self, gpa: u64) -> u16 {
+        self.ram.read_obj::<u16>(GuestAddress(gpa)).unwrap_or(0)
+    }
+
+    fn put_u16(&self, gpa: u64, v: u16) {
+        let _ = self.ram.write_obj(v, GuestAddress(gpa));
+    }
+
+    /// Waits for kicks and moves frames until told to stop.
+    fn serve(&self, kick: &EventFd, call: &EventFd, stop: &EventFd, tap: RawFd) {
+        let (mut last_avail, mut last_used) = (0u16, 0u16);
+        let mut calls = CallSuppression::default();
+        let mut frame = Vec::with_capacity(65536);
+        let mut segs = [Segment::default(); 64];
+        loop {
+            let mut fds = [
+                libc::pollfd {
+                    fd: kick.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: stop.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: polls two descriptors of ours.
+            if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 || fds[1].revents != 0 {
+                return;
+            }
+            let _ = kick.read();
+            loop {
+                let avail_idx = self.u16_at(self.avail + 2);
+                let Ok(n) = pending(avail_idx, last_avail, self.num) else {
+                    return;
+                };
+                if n == 0 {
+                    if self.event_idx {
+                        // Kick me when you go past what I have seen.
+                        self.put_u16(self.used + 4 + 8 * u64::from(self.num), last_avail);
+                    }
+                    fence(Ordering::SeqCst);
+                    if self.u16_at(self.avail + 2) == last_avail {
+                        break;
+                    }
+                    continue;
+                }
+                fence(Ordering::Acquire);
+                for _ in 0..n {
+                    let head = self.u16_at(self.avail + 4 + 2 * u64::from(last_avail % self.num));
+                    let mut descs = GuestDescs {
+                        ram: &self.ram,
+                        table: self.desc,
+                    };
+                    let Ok(chain) = walk_chain(&mut descs, self.num, head, &mut segs) else {
+                        return;
+                    };
+                    frame.clear();
+                    for s in &segs[..chain.readable] {
+                        let start = frame.len();
+                        frame.resize(start + s.len as usize, 0);
+                        if self
+                            .ram
+                            .read_slice(&mut frame[start..], GuestAddress(s.addr))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    if let Some(payload) = frame.get(NET_HDR_LEN as usize..) {
+                        // SAFETY: writes our buffer to the tap.
+                        unsafe { libc::write(tap, payload.as_ptr().cast(), payload.len()) };
+                    }
+                    let elem = self.used + 4 + 8 * u64::from(last_used % self.num);
+                    let _ = self
+                        .ram
+                        .write_obj([u32::from(head), 0u32], GuestAddress(elem));
+                    last_avail = last_avail.wrapping_add(1);
+                    last_used = last_used.wrapping_add(1);
+                }
+                fence(Ordering::Release);
+                self.put_u16(self.used + 2, last_used);
+                fence(Ordering::SeqCst);
+                let driver = DriverState {
+                    event_idx: self.event_idx,
+                    notify_on_empty: false,
+                    avail_flags: self.u16_at(self.avail),
+                    used_event: self.u16_at(self.avail + 4 + 2 * u64::from(self.num)),
+                    avail_empty: self.u16_at(self.avail + 2) == last_avail,
+                };
+                if calls.should_signal(last_used, driver) {
+                    let _ = call.write(1);
+                }
+            }
+        }
+    }
+}
