@@ -14,6 +14,8 @@ use core::panic::PanicInfo;
 const CONSOLE_PORT: u16 = 0x402;
 /// A byte written here ends the run with that status.
 const EXIT_PORT: u16 = 0x401;
+/// 32-bit results for the VMM's report (here: the kicks the driver made).
+const RESULT_PORT: u16 = 0x404;
 /// Where rvmm leaves the workload to run (a little-endian u32).
 const CONFIG_ADDR: usize = 0x7000;
 /// Workloads (see rvmm's `--workload`).
@@ -25,6 +27,13 @@ fn outb(port: u16, value: u8) {
     // SAFETY: port I/O to rvmm's own ports; it has no memory effects.
     unsafe {
         asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+    };
+}
+
+fn out32(port: u16, value: u32) {
+    // SAFETY: port I/O to rvmm's own ports; it has no memory effects.
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
     };
 }
 
@@ -83,6 +92,7 @@ pub extern "C" fn _start() -> ! {
             let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
             match virtio::tx(base, frames, size, event_idx) {
                 Ok(kicks) => {
+                    out32(RESULT_PORT, kicks);
                     print("rvmm-guest: virtio-net TX done: ");
                     print_u32(frames);
                     print(" frames, ");

@@ -81,6 +81,14 @@ enum NetBackend {
 }
 
 impl NetBackend {
+    fn name(self) -> &'static str {
+        match self {
+            NetBackend::Rvhost => "rvhost",
+            NetBackend::Vhost => "vhost",
+            NetBackend::User => "user",
+        }
+    }
+
     fn data_path(self, ram: &memory::GuestRam) -> net_device::DataPath {
         match self {
             NetBackend::Rvhost => net_device::DataPath::Vhost("/dev/rvhost-net".into()),
@@ -194,17 +202,37 @@ fn run(cli: Cli) -> Result<u8> {
                     .iter()
                     .map(|(k, v)| (k.to_string(), (*v).into()))
                     .collect();
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "status": report.status,
-                        "console": report.console,
-                        "userspace_exits": exits,
-                        "kvm_stats": kvm_counts,
-                        "frames_verified": verified,
-                        "seconds": report.seconds,
-                    })
-                );
+                let mut out = serde_json::json!({
+                    "status": report.status,
+                    "console": report.console,
+                    "userspace_exits": exits,
+                    "kvm_stats": kvm_counts,
+                    "frames_verified": verified,
+                    "seconds": report.seconds,
+                });
+                if let (Some(net), Workload::VirtioTx) = (net, workload) {
+                    let packets = f64::from(frames.max(1));
+                    let per_packet = |n: u64| n as f64 / packets;
+                    let kicks = report.results.first().copied().unwrap_or(0);
+                    out["device"] = "virtio-net".into();
+                    out["backend"] = net.name().into();
+                    out["mode"] = if event_idx {
+                        "event-idx"
+                    } else {
+                        "no-event-idx"
+                    }
+                    .into();
+                    out["direction"] = "tx".into();
+                    out["size"] = size.into();
+                    out["packets"] = frames.into();
+                    out["pps"] = (packets / report.seconds).into();
+                    out["exits_per_packet"] =
+                        per_packet(kvm_counts.get("exits").copied().unwrap_or(0)).into();
+                    out["interrupts_per_packet"] =
+                        per_packet(kvm_counts.get("irq_injections").copied().unwrap_or(0)).into();
+                    out["kicks_per_packet"] = per_packet(u64::from(kicks)).into();
+                }
+                println!("{out}");
             } else {
                 print!("{}", report.console);
                 if let Some(n) = verified {

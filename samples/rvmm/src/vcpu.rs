@@ -12,6 +12,8 @@ use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 pub const CONSOLE_PORT: u16 = 0x402;
 /// A byte written here ends the run with that status.
 pub const EXIT_PORT: u16 = 0x401;
+/// 32-bit values written here are results for the report.
+pub const RESULT_PORT: u16 = 0x404;
 
 /// Devices on guest-physical MMIO addresses.
 pub trait MmioBus {
@@ -40,6 +42,8 @@ pub struct RunReport {
     pub status: u8,
     /// What the guest wrote to the console port.
     pub console: String,
+    /// What the guest wrote to the result port, in order.
+    pub results: Vec<u32>,
     /// Exits to userspace, by reason.
     pub exits: BTreeMap<&'static str, u64>,
     /// Wall time of the run.
@@ -88,11 +92,19 @@ pub fn run(vcpu: &mut VcpuFd, bus: &mut dyn MmioBus, timeout: Duration) -> Resul
     let mut report = RunReport::default();
     let mut count = |reason| *report.exits.entry(reason).or_insert(0) += 1;
     let mut console = Vec::new();
+    let mut results = Vec::new();
     let status = loop {
         match vcpu.run() {
             Ok(VcpuExit::IoOut(CONSOLE_PORT, data)) => {
                 count("io_out");
                 console.extend_from_slice(data);
+            }
+            Ok(VcpuExit::IoOut(RESULT_PORT, data)) => {
+                count("io_out");
+                let mut bytes = [0u8; 4];
+                let n = data.len().min(4);
+                bytes[..n].copy_from_slice(&data[..n]);
+                results.push(u32::from_le_bytes(bytes));
             }
             Ok(VcpuExit::IoOut(EXIT_PORT, data)) => {
                 count("io_out");
@@ -128,6 +140,7 @@ pub fn run(vcpu: &mut VcpuFd, bus: &mut dyn MmioBus, timeout: Duration) -> Resul
     };
     report.status = status;
     report.console = String::from_utf8_lossy(&console).into_owned();
+    report.results = results;
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }
