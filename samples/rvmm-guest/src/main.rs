@@ -22,6 +22,8 @@ const CONFIG_ADDR: usize = 0x7000;
 const WORKLOAD_HELLO: u32 = 0;
 const WORKLOAD_SPIN: u32 = 1;
 const WORKLOAD_VIRTIO_TX: u32 = 2;
+const WORKLOAD_VIRTIO_BAD_RING: u32 = 3;
+const WORKLOAD_VIRTIO_BAD_BUFFER: u32 = 4;
 
 fn outb(port: u16, value: u8) {
     // SAFETY: port I/O to rvmm's own ports; it has no memory effects.
@@ -87,10 +89,15 @@ pub extern "C" fn _start() -> ! {
         WORKLOAD_SPIN => loop {
             core::hint::spin_loop();
         },
-        WORKLOAD_VIRTIO_TX => {
+        w @ (WORKLOAD_VIRTIO_TX | WORKLOAD_VIRTIO_BAD_RING | WORKLOAD_VIRTIO_BAD_BUFFER) => {
+            let mistake = match w {
+                WORKLOAD_VIRTIO_BAD_RING => virtio::Mistake::RingOutsideRam,
+                WORKLOAD_VIRTIO_BAD_BUFFER => virtio::Mistake::BufferOutsideRam,
+                _ => virtio::Mistake::None,
+            };
             let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
             let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
-            match virtio::tx(base, frames, size, event_idx) {
+            match virtio::tx(base, frames, size, event_idx, mistake) {
                 Ok(kicks) => {
                     out32(RESULT_PORT, kicks);
                     print("rvmm-guest: virtio-net TX done: ");

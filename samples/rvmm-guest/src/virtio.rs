@@ -68,9 +68,25 @@ fn write_frame(addr: usize, i: u32, size: usize) {
     }
 }
 
+/// Deliberate mistakes, for the VMM's and the device's bad-input tests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mistake {
+    None,
+    /// The TX ring's descriptor table far outside RAM.
+    RingOutsideRam,
+    /// Descriptors pointing far outside RAM.
+    BufferOutsideRam,
+}
+
 /// Brings the device up and sends `frames` frames of `size` bytes; returns
 /// the number of kicks it made.
-pub fn tx(base: usize, frames: u32, size: usize, event_idx: bool) -> Result<u32, &'static str> {
+pub fn tx(
+    base: usize,
+    frames: u32,
+    size: usize,
+    event_idx: bool,
+    mistake: Mistake,
+) -> Result<u32, &'static str> {
     let dev = Mmio(base);
     if dev.read(0) != 0x7472_6976 || dev.read(4) != 2 || dev.read(8) != 1 {
         return Err("no virtio-mmio net device");
@@ -109,6 +125,9 @@ pub fn tx(base: usize, frames: u32, size: usize, event_idx: bool) -> Result<u32,
         dev.write(reg, addr as u32);
         dev.write(reg + 4, 0);
     }
+    if mistake == Mistake::RingOutsideRam {
+        dev.write(0x84, 0x100);
+    }
     dev.write(0x44, 1);
     dev.write(
         0x70,
@@ -128,8 +147,13 @@ pub fn tx(base: usize, frames: u32, size: usize, event_idx: bool) -> Result<u32,
         let buf = BUFS + usize::from(slot) * BUF_SIZE;
         put_bytes(buf, &[0; NET_HDR_LEN]);
         write_frame(buf + NET_HDR_LEN, i, size);
+        let addr = if mistake == Mistake::BufferOutsideRam {
+            1 << 45
+        } else {
+            buf as u64
+        };
         let desc = Desc {
-            addr: buf as u64,
+            addr,
             len: (NET_HDR_LEN + size) as u32,
             flags: 0,
             next: 0,

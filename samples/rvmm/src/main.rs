@@ -67,6 +67,10 @@ enum Workload {
     Spin = 1,
     /// Send frames through the virtio-net device (needs --net).
     VirtioTx = 2,
+    /// Like virtio-tx, but put the TX ring outside guest RAM.
+    VirtioBadRing = 3,
+    /// Like virtio-tx, but point descriptors outside guest RAM.
+    VirtioBadBuffer = 4,
 }
 
 /// Which vhost-net device carries the virtio-net data path.
@@ -128,6 +132,10 @@ fn run(cli: Cli) -> Result<u8> {
             let image =
                 std::fs::read(&guest).with_context(|| format!("reading {}", guest.display()))?;
             let kvm = Kvm::new().context("opening /dev/kvm (is KVM available?)")?;
+            anyhow::ensure!(
+                kvm.get_api_version() == 12,
+                "/dev/kvm does not answer as KVM (KVM_GET_API_VERSION)"
+            );
             let vm = kvm.create_vm().context("KVM_CREATE_VM")?;
             // Intel needs a TSS address below 4 GiB; an in-kernel irqchip is
             // what irqfd will need.

@@ -38,6 +38,8 @@ pub struct NetDevice {
     ram: RamMap,
     kicks: Vec<EventFd>,
     call: EventFd,
+    /// Signalled by the data path when it finds a malformed ring.
+    err: EventFd,
     backend: OwnedFd,
     vhost: Option<File>,
     user: Option<UserNet>,
@@ -61,6 +63,7 @@ impl NetDevice {
         }
         let call = EventFd::new(libc::EFD_NONBLOCK)?;
         vm.register_irqfd(&call, IRQ_GSI).context("KVM_IRQFD")?;
+        let err = EventFd::new(libc::EFD_NONBLOCK)?;
         let features = VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX | VIRTIO_NET_F_MAC;
         Ok(Self {
             transport: VirtioMmio::new(features, [0x02, 0, 0, 0, 0, 0x02]),
@@ -68,6 +71,7 @@ impl NetDevice {
             ram,
             kicks,
             call,
+            err,
             backend,
             vhost: None,
             user: None,
@@ -82,6 +86,13 @@ impl NetDevice {
 }
 
 impl MmioBus for NetDevice {
+    fn fault(&self) -> Option<String> {
+        self.err
+            .read()
+            .ok()
+            .map(|_| "the data path reported a malformed ring (error eventfd)".to_string())
+    }
+
     fn read(&mut self, addr: u64, data: &mut [u8]) -> Result<bool> {
         let Some(offset) = Self::offset(addr) else {
             return Ok(false);
@@ -95,29 +106,37 @@ impl MmioBus for NetDevice {
             return Ok(false);
         };
         match self.transport.write(offset, data) {
-            Some(Event::DriverOk) => match &self.data_path {
-                DataPath::Vhost(path) => {
-                    let dev = vhost_net::start(
-                        path,
-                        &self.ram,
-                        &self.transport,
-                        &self.kicks,
-                        &self.call,
-                        self.backend.as_raw_fd(),
-                    )?;
-                    self.vhost = Some(dev);
+            Some(Event::DriverOk) => {
+                // Either data path is handed ring addresses: they must be in RAM.
+                vhost_net::check_rings(&self.ram, &self.transport)?;
+                let backend = self.backend.as_raw_fd();
+                match &self.data_path {
+                    DataPath::Vhost(path) => {
+                        let dev = vhost_net::start(
+                            path,
+                            &self.ram,
+                            &self.transport,
+                            &self.kicks,
+                            &self.call,
+                            &self.err,
+                            backend,
+                        )?;
+                        self.vhost = Some(dev);
+                    }
+                    DataPath::User(ram) => {
+                        let tx = &self.kicks[1];
+                        let user = UserNet::start(
+                            ram,
+                            &self.transport,
+                            tx,
+                            &self.call,
+                            &self.err,
+                            backend,
+                        )?;
+                        self.user = Some(user);
+                    }
                 }
-                DataPath::User(ram) => {
-                    let tx = &self.kicks[1];
-                    self.user = Some(UserNet::start(
-                        ram,
-                        &self.transport,
-                        tx,
-                        &self.call,
-                        self.backend.as_raw_fd(),
-                    )?);
-                }
-            },
+            }
             Some(Event::Reset) => {
                 self.vhost = None;
                 self.user = None;

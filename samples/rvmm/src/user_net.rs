@@ -58,12 +58,14 @@ impl UserNet {
         transport: &VirtioMmio,
         kick: &EventFd,
         call: &EventFd,
+        err: &EventFd,
         tap: RawFd,
     ) -> Result<Self> {
         let queue = transport.queues[TX];
         let event_idx = transport.driver_features & VIRTIO_RING_F_EVENT_IDX != 0;
         let stop = EventFd::new(libc::EFD_NONBLOCK)?;
         let (kick, call, stop2) = (kick.try_clone()?, call.try_clone()?, stop.try_clone()?);
+        let err = err.try_clone()?;
         let ram = ram.clone();
         let thread = std::thread::Builder::new()
             .name("rvmm-net-io".into())
@@ -76,7 +78,10 @@ impl UserNet {
                     num: queue.num as u16,
                     event_idx,
                 };
-                ring.serve(&kick, &call, &stop2, tap);
+                if ring.serve(&kick, &call, &stop2, tap).is_err() {
+                    // A malformed ring: say so and stop, as a vhost device does.
+                    let _ = err.write(1);
+                }
             })
             .context("spawning the I/O thread")?;
         Ok(Self {
@@ -113,8 +118,15 @@ impl Ring {
         let _ = self.ram.write_obj(v, GuestAddress(gpa));
     }
 
-    /// Waits for kicks and moves frames until told to stop.
-    fn serve(&self, kick: &EventFd, call: &EventFd, stop: &EventFd, tap: RawFd) {
+    /// Waits for kicks and moves frames until told to stop; `Err` for a
+    /// malformed ring.
+    fn serve(
+        &self,
+        kick: &EventFd,
+        call: &EventFd,
+        stop: &EventFd,
+        tap: RawFd,
+    ) -> Result<(), Errno> {
         let (mut last_avail, mut last_used) = (0u16, 0u16);
         let mut calls = CallSuppression::default();
         let mut frame = Vec::with_capacity(65536);
@@ -134,14 +146,12 @@ impl Ring {
             ];
             // SAFETY: polls two descriptors of ours.
             if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 || fds[1].revents != 0 {
-                return;
+                return Ok(());
             }
             let _ = kick.read();
             loop {
                 let avail_idx = self.u16_at(self.avail + 2);
-                let Ok(n) = pending(avail_idx, last_avail, self.num) else {
-                    return;
-                };
+                let n = pending(avail_idx, last_avail, self.num)?;
                 if n == 0 {
                     if self.event_idx {
                         // Kick me when you go past what I have seen.
@@ -160,20 +170,14 @@ impl Ring {
                         ram: &self.ram,
                         table: self.desc,
                     };
-                    let Ok(chain) = walk_chain(&mut descs, self.num, head, &mut segs) else {
-                        return;
-                    };
+                    let chain = walk_chain(&mut descs, self.num, head, &mut segs)?;
                     frame.clear();
                     for s in &segs[..chain.readable] {
                         let start = frame.len();
                         frame.resize(start + s.len as usize, 0);
-                        if self
-                            .ram
+                        self.ram
                             .read_slice(&mut frame[start..], GuestAddress(s.addr))
-                            .is_err()
-                        {
-                            return;
-                        }
+                            .map_err(|_| Errno::Fault)?;
                     }
                     if let Some(payload) = frame.get(NET_HDR_LEN as usize..) {
                         // SAFETY: writes our buffer to the tap.

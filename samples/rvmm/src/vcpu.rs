@@ -21,6 +21,11 @@ pub trait MmioBus {
     fn read(&mut self, addr: u64, data: &mut [u8]) -> Result<bool>;
     /// A guest write; `Ok(false)` if nothing is mapped at `addr`.
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<bool>;
+    /// A problem a device noticed on its own, if any (reported when the
+    /// watchdog ends a run).
+    fn fault(&self) -> Option<String> {
+        None
+    }
 }
 
 /// No MMIO devices.
@@ -129,8 +134,9 @@ pub fn run(vcpu: &mut VcpuFd, bus: &mut dyn MmioBus, timeout: Duration) -> Resul
             Ok(other) => bail!("unexpected exit: {other:?}"),
             Err(e) if e.errno() == libc::EINTR => {
                 if start.elapsed() >= timeout {
+                    let why = bus.fault().map(|f| format!(" ({f})")).unwrap_or_default();
                     bail!(
-                        "watchdog: the guest did not finish within {} s",
+                        "watchdog: the guest did not finish within {} s{why}",
                         timeout.as_secs()
                     );
                 }

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use vhost::vhost_kern::vhost_binding::{
     vhost_vring_addr, VHOST_NET_SET_BACKEND, VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE,
     VHOST_SET_OWNER, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_BASE, VHOST_SET_VRING_CALL,
-    VHOST_SET_VRING_KICK, VHOST_SET_VRING_NUM,
+    VHOST_SET_VRING_ERR, VHOST_SET_VRING_KICK, VHOST_SET_VRING_NUM,
 };
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::ioctl::{ioctl, ioctl_with_ptr, ioctl_with_ref};
@@ -24,6 +24,29 @@ pub struct RamMap {
     pub size: u64,
 }
 
+/// Bytes of a split ring's descriptor table, avail ring and used ring
+/// (with the event fields) for `num` entries.
+fn ring_sizes(num: u32) -> [u64; 3] {
+    let n = u64::from(num);
+    [16 * n, 6 + 2 * n, 6 + 8 * n]
+}
+
+/// Checks that the driver's rings lie inside guest RAM: the vhost device is
+/// given host addresses computed from them, which must stay in RAM's mapping.
+pub fn check_rings(ram: &RamMap, transport: &VirtioMmio) -> Result<()> {
+    for (index, queue) in transport.queues.iter().enumerate().filter(|(_, q)| q.ready) {
+        let parts = [queue.desc, queue.driver, queue.device];
+        for (gpa, size) in parts.iter().zip(ring_sizes(queue.num)) {
+            let end = gpa.checked_add(size);
+            anyhow::ensure!(
+                queue.num.is_power_of_two() && end.is_some_and(|e| e <= ram.size),
+                "the guest put queue {index}'s ring at {gpa:#x} (+{size} bytes), outside guest RAM"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Opens `path` and starts its data path on the queues the driver made ready.
 pub fn start(
     path: &str,
@@ -31,8 +54,10 @@ pub fn start(
     transport: &VirtioMmio,
     kicks: &[EventFd],
     call: &EventFd,
+    err: &EventFd,
     backend: RawFd,
 ) -> Result<File> {
+    check_rings(ram, transport)?;
     let dev = OpenOptions::new()
         .read(true)
         .write(true)
@@ -72,6 +97,7 @@ pub fn start(
             kicks[index as usize].as_raw_fd(),
         )?;
         set_file(&dev, VHOST_SET_VRING_CALL(), index, call.as_raw_fd())?;
+        set_file(&dev, VHOST_SET_VRING_ERR(), index, err.as_raw_fd())?;
         set_file(&dev, VHOST_NET_SET_BACKEND(), index, backend)?;
     }
     Ok(dev)
