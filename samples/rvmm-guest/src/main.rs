@@ -24,6 +24,7 @@ const WORKLOAD_SPIN: u32 = 1;
 const WORKLOAD_VIRTIO_TX: u32 = 2;
 const WORKLOAD_VIRTIO_BAD_RING: u32 = 3;
 const WORKLOAD_VIRTIO_BAD_BUFFER: u32 = 4;
+const WORKLOAD_VIRTIO_RX: u32 = 5;
 
 fn outb(port: u16, value: u8) {
     // SAFETY: port I/O to rvmm's own ports; it has no memory effects.
@@ -105,6 +106,25 @@ pub extern "C" fn _start() -> ! {
                     print(" frames, ");
                     print_u32(kicks);
                     print(" kicks\n");
+                    exit(0)
+                }
+                Err(why) => {
+                    print("rvmm-guest: virtio-net: ");
+                    print(why);
+                    print("\n");
+                    exit(3)
+                }
+            }
+        }
+        WORKLOAD_VIRTIO_RX => {
+            let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
+            let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
+            match virtio::rx(base, frames, size, event_idx) {
+                Ok(kicks) => {
+                    out32(RESULT_PORT, kicks);
+                    print("rvmm-guest: virtio-net RX done: ");
+                    print_u32(frames);
+                    print(" frames checked\n");
                     exit(0)
                 }
                 Err(why) => {

@@ -3,10 +3,16 @@
 
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{fence, Ordering};
-use rvhost_logic::split_ring::{need_event, Desc, VRING_USED_F_NO_NOTIFY};
+use rvhost_logic::split_ring::{need_event, Desc, VRING_DESC_F_WRITE, VRING_USED_F_NO_NOTIFY};
 
+const RX: u32 = 0;
 const TX: u32 = 1;
 const QUEUE_SIZE: u16 = 256;
+/// Where the RX ring and its buffers live.
+const RX_DESC: usize = 0x21_0000;
+const RX_AVAIL: usize = 0x21_1000;
+const RX_USED: usize = 0x21_2000;
+const RX_BUFS: usize = 0x38_0000;
 /// Where the TX ring and the frame buffers live (guest-physical = virtual).
 const DESC: usize = 0x20_0000;
 const AVAIL: usize = 0x20_1000;
@@ -68,31 +74,17 @@ fn write_frame(addr: usize, i: u32, size: usize) {
     }
 }
 
-/// Deliberate mistakes, for the VMM's and the device's bad-input tests.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Mistake {
-    None,
-    /// The TX ring's descriptor table far outside RAM.
-    RingOutsideRam,
-    /// Descriptors pointing far outside RAM.
-    BufferOutsideRam,
-}
-
-/// Brings the device up and sends `frames` frames of `size` bytes; returns
-/// the number of kicks it made.
-pub fn tx(
+/// Resets the device, negotiates VERSION_1 (+ EVENT_IDX) and programs
+/// `queue`'s rings (left selected, not yet ready).
+fn bring_up(
     base: usize,
-    frames: u32,
-    size: usize,
     event_idx: bool,
-    mistake: Mistake,
-) -> Result<u32, &'static str> {
+    queue: u32,
+    rings: (usize, usize, usize),
+) -> Result<Mmio, &'static str> {
     let dev = Mmio(base);
     if dev.read(0) != 0x7472_6976 || dev.read(4) != 2 || dev.read(8) != 1 {
         return Err("no virtio-mmio net device");
-    }
-    if size < 14 || size + NET_HDR_LEN > BUF_SIZE {
-        return Err("bad frame size");
     }
     dev.write(0x70, 0);
     dev.write(0x70, STATUS_ACK);
@@ -116,15 +108,41 @@ pub fn tx(
     if dev.read(0x70) & STATUS_FEATURES_OK == 0 {
         return Err("FEATURES_OK refused");
     }
-    dev.write(0x30, TX);
+    dev.write(0x30, queue);
     if dev.read(0x34) < u32::from(QUEUE_SIZE) {
-        return Err("TX queue too small");
+        return Err("queue too small");
     }
     dev.write(0x38, u32::from(QUEUE_SIZE));
-    for (reg, addr) in [(0x80, DESC), (0x90, AVAIL), (0xa0, USED)] {
+    for (reg, addr) in [(0x80, rings.0), (0x90, rings.1), (0xa0, rings.2)] {
         dev.write(reg, addr as u32);
         dev.write(reg + 4, 0);
     }
+    Ok(dev)
+}
+
+/// Deliberate mistakes, for the VMM's and the device's bad-input tests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mistake {
+    None,
+    /// The TX ring's descriptor table far outside RAM.
+    RingOutsideRam,
+    /// Descriptors pointing far outside RAM.
+    BufferOutsideRam,
+}
+
+/// Brings the device up and sends `frames` frames of `size` bytes; returns
+/// the number of kicks it made.
+pub fn tx(
+    base: usize,
+    frames: u32,
+    size: usize,
+    event_idx: bool,
+    mistake: Mistake,
+) -> Result<u32, &'static str> {
+    if size < 14 || size + NET_HDR_LEN > BUF_SIZE {
+        return Err("bad frame size");
+    }
+    let dev = bring_up(base, event_idx, TX, (DESC, AVAIL, USED))?;
     if mistake == Mistake::RingOutsideRam {
         dev.write(0x84, 0x100);
     }
@@ -183,6 +201,90 @@ pub fn tx(
     }
     while get_u16(USED + 2) != avail_idx {
         core::hint::spin_loop();
+    }
+    Ok(kicks)
+}
+
+/// Whether frame `i` of `size` bytes (the pattern `write_frame` makes) is at `addr`.
+fn frame_matches(addr: usize, i: u32, size: usize) -> bool {
+    let byte = |off: usize| {
+        // SAFETY: inside a posted RX buffer in guest RAM.
+        unsafe { read_volatile((addr + off) as *const u8) }
+    };
+    let head: [u8; 14] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5,
+    ];
+    head.iter().enumerate().all(|(j, b)| byte(j) == *b)
+        && (0..size.saturating_sub(14))
+            .all(|j| byte(14 + j) == (i as usize).wrapping_mul(31).wrapping_add(j) as u8)
+}
+
+/// Brings the device up with every RX buffer posted, then receives `frames`
+/// frames of `size` bytes, checking each, and gives each buffer back.
+/// Returns the kicks it made.
+pub fn rx(base: usize, frames: u32, size: usize, event_idx: bool) -> Result<u32, &'static str> {
+    let dev = bring_up(base, event_idx, RX, (RX_DESC, RX_AVAIL, RX_USED))?;
+    for slot in 0..QUEUE_SIZE {
+        let buf = RX_BUFS + usize::from(slot) * BUF_SIZE;
+        let desc = Desc {
+            addr: buf as u64,
+            len: BUF_SIZE as u32,
+            flags: VRING_DESC_F_WRITE,
+            next: 0,
+        };
+        put_bytes(RX_DESC + 16 * usize::from(slot), &desc.to_le_bytes());
+        put_u16(RX_AVAIL + 4 + 2 * usize::from(slot), slot);
+    }
+    if event_idx {
+        // Polling: never ask for an interrupt.
+        put_u16(RX_AVAIL + 4 + 2 * usize::from(QUEUE_SIZE), 0xffff);
+    }
+    fence(Ordering::Release);
+    let mut avail_idx = QUEUE_SIZE;
+    put_u16(RX_AVAIL + 2, avail_idx);
+    dev.write(0x44, 1);
+    dev.write(
+        0x70,
+        STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
+    );
+    dev.write(0x50, RX);
+    let mut kicks = 1;
+    let mut seen: u16 = 0;
+    for i in 0..frames {
+        while get_u16(RX_USED + 2) == seen {
+            core::hint::spin_loop();
+        }
+        fence(Ordering::Acquire);
+        let elem = RX_USED + 4 + 8 * usize::from(seen % QUEUE_SIZE);
+        let id = get_u16(elem);
+        let len = usize::from(get_u16(elem + 4));
+        seen = seen.wrapping_add(1);
+        if id >= QUEUE_SIZE || len != NET_HDR_LEN + size {
+            return Err("an RX buffer came back with the wrong length");
+        }
+        if !frame_matches(RX_BUFS + usize::from(id) * BUF_SIZE + NET_HDR_LEN, i, size) {
+            return Err("an RX frame differs from what was sent");
+        }
+        // Give the buffer back.
+        put_u16(RX_AVAIL + 4 + 2 * usize::from(avail_idx % QUEUE_SIZE), id);
+        fence(Ordering::Release);
+        let old = avail_idx;
+        avail_idx = avail_idx.wrapping_add(1);
+        put_u16(RX_AVAIL + 2, avail_idx);
+        fence(Ordering::SeqCst);
+        let kick = if event_idx {
+            need_event(
+                get_u16(RX_USED + 4 + 8 * usize::from(QUEUE_SIZE)),
+                avail_idx,
+                old,
+            )
+        } else {
+            get_u16(RX_USED) & VRING_USED_F_NO_NOTIFY == 0
+        };
+        if kick {
+            dev.write(0x50, RX);
+            kicks += 1;
+        }
     }
     Ok(kicks)
 }

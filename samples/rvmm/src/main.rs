@@ -59,7 +59,7 @@ enum Command {
 }
 
 /// Guest workloads, handed over in the config page.
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Workload {
     /// Print a line and exit 0.
     Hello = 0,
@@ -71,6 +71,8 @@ enum Workload {
     VirtioBadRing = 3,
     /// Like virtio-tx, but point descriptors outside guest RAM.
     VirtioBadBuffer = 4,
+    /// Receive frames rvmm sends into the tap; the guest checks each.
+    VirtioRx = 5,
 }
 
 /// Which vhost-net device carries the virtio-net data path.
@@ -180,17 +182,23 @@ fn run(cli: Cli) -> Result<u8> {
                     let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
                     nettest::check(ret, "unshare(CLONE_NEWNET)")?;
                     let (tap, sniff) = nettest::backend_and_sniffer(nettest::Backend::Tap)?;
-                    sniffer = Some(sniff);
                     let map = vhost_net::RamMap {
                         host_addr: region.userspace_addr,
                         size: region.memory_size,
                     };
-                    Box::new(net_device::NetDevice::new(
-                        &vm,
-                        backend.data_path(&ram),
-                        map,
-                        tap,
-                    )?)
+                    let device =
+                        net_device::NetDevice::new(&vm, backend.data_path(&ram), map, tap)?;
+                    if workload == Workload::VirtioRx {
+                        feed_tap(
+                            sniff.try_clone()?,
+                            ram.clone(),
+                            device.rx_used(),
+                            frames,
+                            size as usize,
+                        );
+                    }
+                    sniffer = Some(sniff);
+                    Box::new(device)
                 }
                 None => Box::new(vcpu::NoDevices),
             };
@@ -199,7 +207,7 @@ fn run(cli: Cli) -> Result<u8> {
             let report = vcpu::run(&mut vcpu, bus.as_mut(), Duration::from_secs(timeout))?;
             let kvm_counts = kvm_stats::delta(&before, &stats.read()?);
             let verified = match &sniffer {
-                Some(sniff) if report.status == 0 => {
+                Some(sniff) if report.status == 0 && workload == Workload::VirtioTx => {
                     Some(verify_frames(sniff, frames, size as usize)?)
                 }
                 _ => None,
@@ -218,7 +226,7 @@ fn run(cli: Cli) -> Result<u8> {
                     "frames_verified": verified,
                     "seconds": report.seconds,
                 });
-                if let (Some(net), Workload::VirtioTx) = (net, workload) {
+                if let (Some(net), Workload::VirtioTx | Workload::VirtioRx) = (net, workload) {
                     let packets = f64::from(frames.max(1));
                     let per_packet = |n: u64| n as f64 / packets;
                     let kicks = report.results.first().copied().unwrap_or(0);
@@ -230,7 +238,12 @@ fn run(cli: Cli) -> Result<u8> {
                         "no-event-idx"
                     }
                     .into();
-                    out["direction"] = "tx".into();
+                    out["direction"] = if workload == Workload::VirtioRx {
+                        "rx"
+                    } else {
+                        "tx"
+                    }
+                    .into();
                     out["size"] = size.into();
                     out["packets"] = frames.into();
                     out["pps"] = (packets / report.seconds).into();
@@ -254,6 +267,39 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(report.status)
         }
     }
+}
+
+/// Sends `frames` test frames into the tap from a thread, once the guest's
+/// RX queue is up, keeping at most 128 ahead of what the guest has received
+/// (so that nothing overflows the tap's queue while the guest catches up).
+fn feed_tap(
+    sniffer: std::os::fd::OwnedFd,
+    ram: memory::GuestRam,
+    rx_used: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    frames: u32,
+    size: usize,
+) {
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::Ordering;
+    std::thread::spawn(move || {
+        let used = loop {
+            match rx_used.load(Ordering::Acquire) {
+                0 => std::thread::sleep(Duration::from_millis(1)),
+                gpa => break gpa,
+            }
+        };
+        let received = || {
+            vm_memory::Bytes::read_obj::<u16>(&ram, vm_memory::GuestAddress(used + 2)).unwrap_or(0)
+        };
+        for i in 0..frames {
+            while (i as u16).wrapping_sub(received()) >= 128 {
+                std::thread::yield_now();
+            }
+            let f = nettest::frame(i, size);
+            // SAFETY: sends our buffer on the packet socket bound to the tap.
+            unsafe { libc::send(sniffer.as_raw_fd(), f.as_ptr().cast(), f.len(), 0) };
+        }
+    });
 }
 
 /// Reads what arrived on the tap: `frames` test frames, in order, intact.

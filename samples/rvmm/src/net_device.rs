@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 use kvm_ioctls::{IoEventAddress, VmFd};
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use vmm_sys_util::eventfd::EventFd;
 
 /// Where the device's registers are (inside the identity-mapped first GiB,
@@ -43,6 +45,9 @@ pub struct NetDevice {
     backend: OwnedFd,
     vhost: Option<File>,
     user: Option<UserNet>,
+    /// Guest-physical address of the RX used ring once the driver is up
+    /// (0 before), for whoever feeds the tap.
+    rx_used: Arc<AtomicU64>,
 }
 
 impl NetDevice {
@@ -75,7 +80,13 @@ impl NetDevice {
             backend,
             vhost: None,
             user: None,
+            rx_used: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Where the RX used ring is, once the driver set DRIVER_OK (else 0).
+    pub fn rx_used(&self) -> Arc<AtomicU64> {
+        self.rx_used.clone()
     }
 
     fn offset(addr: u64) -> Option<u64> {
@@ -109,6 +120,10 @@ impl MmioBus for NetDevice {
             Some(Event::DriverOk) => {
                 // Either data path is handed ring addresses: they must be in RAM.
                 vhost_net::check_rings(&self.ram, &self.transport)?;
+                let rx = self.transport.queues[0];
+                if rx.ready {
+                    self.rx_used.store(rx.device, Ordering::Release);
+                }
                 let backend = self.backend.as_raw_fd();
                 match &self.data_path {
                     DataPath::Vhost(path) => {
@@ -122,6 +137,9 @@ impl MmioBus for NetDevice {
                             backend,
                         )?;
                         self.vhost = Some(dev);
+                    }
+                    DataPath::User(_) if self.transport.queues[0].ready => {
+                        anyhow::bail!("rvmm's userspace loop serves TX only (no RX yet)")
                     }
                     DataPath::User(ram) => {
                         let tx = &self.kicks[1];
@@ -138,6 +156,7 @@ impl MmioBus for NetDevice {
                 }
             }
             Some(Event::Reset) => {
+                self.rx_used.store(0, Ordering::Release);
                 self.vhost = None;
                 self.user = None;
             }
