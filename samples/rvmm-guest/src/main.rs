@@ -63,6 +63,29 @@ fn print_u32(mut n: u32) {
     }
 }
 
+/// Reports a virtio workload's outcome (kicks to the result port) and exits.
+fn finish(result: Result<u32, &str>, done: &str, frames: u32) -> ! {
+    match result {
+        Ok(kicks) => {
+            out32(RESULT_PORT, kicks);
+            print("rvmm-guest: virtio-net ");
+            print(done);
+            print(": ");
+            print_u32(frames);
+            print(" frames, ");
+            print_u32(kicks);
+            print(" kicks\n");
+            exit(0)
+        }
+        Err(why) => {
+            print("rvmm-guest: virtio-net: ");
+            print(why);
+            print("\n");
+            exit(3)
+        }
+    }
+}
+
 /// Reads word `i` of the config page.
 fn config(i: usize) -> u32 {
     // SAFETY: rvmm maps guest RAM over the config page and fills it before entry.
@@ -98,42 +121,17 @@ pub extern "C" fn _start() -> ! {
             };
             let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
             let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
-            match virtio::tx(base, frames, size, event_idx, mistake) {
-                Ok(kicks) => {
-                    out32(RESULT_PORT, kicks);
-                    print("rvmm-guest: virtio-net TX done: ");
-                    print_u32(frames);
-                    print(" frames, ");
-                    print_u32(kicks);
-                    print(" kicks\n");
-                    exit(0)
-                }
-                Err(why) => {
-                    print("rvmm-guest: virtio-net: ");
-                    print(why);
-                    print("\n");
-                    exit(3)
-                }
-            }
+            let result = virtio::tx(base, frames, size, event_idx, mistake);
+            finish(result, "TX done", frames)
         }
         WORKLOAD_VIRTIO_RX => {
             let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
             let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
-            match virtio::rx(base, frames, size, event_idx) {
-                Ok(kicks) => {
-                    out32(RESULT_PORT, kicks);
-                    print("rvmm-guest: virtio-net RX done: ");
-                    print_u32(frames);
-                    print(" frames checked\n");
-                    exit(0)
-                }
-                Err(why) => {
-                    print("rvmm-guest: virtio-net: ");
-                    print(why);
-                    print("\n");
-                    exit(3)
-                }
-            }
+            finish(
+                virtio::rx(base, frames, size, event_idx),
+                "RX done, checked",
+                frames,
+            )
         }
         _ => {
             print("rvmm-guest: unknown workload\n");

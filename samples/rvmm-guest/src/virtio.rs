@@ -44,6 +44,47 @@ impl Mmio {
     }
 }
 
+/// The driver's side of one split ring: where it is and the next avail index.
+struct DriverRing {
+    queue: u32,
+    avail: usize,
+    used: usize,
+    avail_idx: u16,
+    event_idx: bool,
+}
+
+impl DriverRing {
+    /// Makes descriptor `head` available and kicks the device if it asked
+    /// (`avail_event` with EVENT_IDX, else unless it set NO_NOTIFY). Returns
+    /// whether it kicked.
+    fn publish(&mut self, dev: &Mmio, head: u16) -> bool {
+        put_u16(
+            self.avail + 4 + 2 * usize::from(self.avail_idx % QUEUE_SIZE),
+            head,
+        );
+        fence(Ordering::Release);
+        let old = self.avail_idx;
+        self.avail_idx = self.avail_idx.wrapping_add(1);
+        put_u16(self.avail + 2, self.avail_idx);
+        // Publishing the index before reading the device's suppression state
+        // needs a full barrier.
+        fence(Ordering::SeqCst);
+        let kick = if self.event_idx {
+            need_event(
+                get_u16(self.used + 4 + 8 * usize::from(QUEUE_SIZE)),
+                self.avail_idx,
+                old,
+            )
+        } else {
+            get_u16(self.used) & VRING_USED_F_NO_NOTIFY == 0
+        };
+        if kick {
+            dev.write(0x50, self.queue);
+        }
+        kick
+    }
+}
+
 fn put_u16(addr: usize, value: u16) {
     // SAFETY: guest RAM, identity-mapped; shared with the device, hence volatile.
     unsafe { write_volatile(addr as *mut u16, value.to_le()) }
@@ -153,15 +194,20 @@ pub fn tx(
     );
 
     let used_event = AVAIL + 4 + 2 * usize::from(QUEUE_SIZE);
-    let avail_event = USED + 4 + 8 * usize::from(QUEUE_SIZE);
-    let mut avail_idx: u16 = 0;
+    let mut ring = DriverRing {
+        queue: TX,
+        avail: AVAIL,
+        used: USED,
+        avail_idx: 0,
+        event_idx,
+    };
     let mut kicks = 0;
     for i in 0..frames {
         // At most a ring's worth in flight.
-        while avail_idx.wrapping_sub(get_u16(USED + 2)) >= QUEUE_SIZE {
+        while ring.avail_idx.wrapping_sub(get_u16(USED + 2)) >= QUEUE_SIZE {
             core::hint::spin_loop();
         }
-        let slot = avail_idx % QUEUE_SIZE;
+        let slot = ring.avail_idx % QUEUE_SIZE;
         let buf = BUFS + usize::from(slot) * BUF_SIZE;
         put_bytes(buf, &[0; NET_HDR_LEN]);
         write_frame(buf + NET_HDR_LEN, i, size);
@@ -177,29 +223,15 @@ pub fn tx(
             next: 0,
         };
         put_bytes(DESC + 16 * usize::from(slot), &desc.to_le_bytes());
-        put_u16(AVAIL + 4 + 2 * usize::from(slot), slot);
         if event_idx {
             // Polling: never ask for an interrupt.
-            put_u16(used_event, avail_idx.wrapping_sub(1));
+            put_u16(used_event, ring.avail_idx.wrapping_sub(1));
         }
-        fence(Ordering::Release);
-        let old = avail_idx;
-        avail_idx = avail_idx.wrapping_add(1);
-        put_u16(AVAIL + 2, avail_idx);
-        // Publishing the index before reading the device's suppression state
-        // needs a full barrier.
-        fence(Ordering::SeqCst);
-        let kick = if event_idx {
-            need_event(get_u16(avail_event), avail_idx, old)
-        } else {
-            get_u16(USED) & VRING_USED_F_NO_NOTIFY == 0
-        };
-        if kick {
-            dev.write(0x50, TX);
+        if ring.publish(&dev, slot) {
             kicks += 1;
         }
     }
-    while get_u16(USED + 2) != avail_idx {
+    while get_u16(USED + 2) != ring.avail_idx {
         core::hint::spin_loop();
     }
     Ok(kicks)
@@ -240,8 +272,14 @@ pub fn rx(base: usize, frames: u32, size: usize, event_idx: bool) -> Result<u32,
         put_u16(RX_AVAIL + 4 + 2 * usize::from(QUEUE_SIZE), 0xffff);
     }
     fence(Ordering::Release);
-    let mut avail_idx = QUEUE_SIZE;
-    put_u16(RX_AVAIL + 2, avail_idx);
+    put_u16(RX_AVAIL + 2, QUEUE_SIZE);
+    let mut ring = DriverRing {
+        queue: RX,
+        avail: RX_AVAIL,
+        used: RX_USED,
+        avail_idx: QUEUE_SIZE,
+        event_idx,
+    };
     dev.write(0x44, 1);
     dev.write(
         0x70,
@@ -266,23 +304,7 @@ pub fn rx(base: usize, frames: u32, size: usize, event_idx: bool) -> Result<u32,
             return Err("an RX frame differs from what was sent");
         }
         // Give the buffer back.
-        put_u16(RX_AVAIL + 4 + 2 * usize::from(avail_idx % QUEUE_SIZE), id);
-        fence(Ordering::Release);
-        let old = avail_idx;
-        avail_idx = avail_idx.wrapping_add(1);
-        put_u16(RX_AVAIL + 2, avail_idx);
-        fence(Ordering::SeqCst);
-        let kick = if event_idx {
-            need_event(
-                get_u16(RX_USED + 4 + 8 * usize::from(QUEUE_SIZE)),
-                avail_idx,
-                old,
-            )
-        } else {
-            get_u16(RX_USED) & VRING_USED_F_NO_NOTIFY == 0
-        };
-        if kick {
-            dev.write(0x50, RX);
+        if ring.publish(&dev, id) {
             kicks += 1;
         }
     }
