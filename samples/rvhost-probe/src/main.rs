@@ -181,24 +181,14 @@ fn main() -> Result<()> {
 
     // Feature bits: reported side by side; they differ where rvhost does not
     // (yet) offer a feature, but rvhost must offer nothing upstream does not.
-    let ours = run_probe(
-        &args.device,
-        &Probe {
-            name: "",
-            setup: &[],
-            calls: &[Ioctl::GetFeatures],
-            in_child: false,
-        },
-    )?[0];
-    let theirs = run_probe(
-        &args.reference,
-        &Probe {
-            name: "",
-            setup: &[],
-            calls: &[Ioctl::GetFeatures],
-            in_child: false,
-        },
-    )?[0];
+    let features = Probe {
+        name: "",
+        setup: &[],
+        calls: &[Ioctl::GetFeatures],
+        in_child: false,
+    };
+    let ours = run_probe(&args.device, &features)?[0];
+    let theirs = run_probe(&args.reference, &features)?[0];
     let (ours_bits, theirs_bits) = (ours.value.unwrap_or(0), theirs.value.unwrap_or(0));
     println!(
         "GET_FEATURES: {} {ours_bits:#x}, {} {theirs_bits:#x}",
