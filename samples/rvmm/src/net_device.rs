@@ -138,15 +138,11 @@ impl MmioBus for NetDevice {
                         )?;
                         self.vhost = Some(dev);
                     }
-                    DataPath::User(_) if self.transport.queues[0].ready => {
-                        anyhow::bail!("rvmm's userspace loop serves TX only (no RX yet)")
-                    }
                     DataPath::User(ram) => {
-                        let tx = &self.kicks[1];
                         let user = UserNet::start(
                             ram,
                             &self.transport,
-                            tx,
+                            &self.kicks,
                             &self.call,
                             &self.err,
                             backend,

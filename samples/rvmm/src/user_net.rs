@@ -46,58 +46,85 @@ impl DescReader for GuestDescs<'_> {
     }
 }
 
-/// The running I/O thread; dropping it stops the thread.
+/// The running I/O threads (one per ready queue); dropping stops them.
 pub struct UserNet {
     stop: EventFd,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl UserNet {
+    /// Serves the queues the driver made ready: RX (0) from the tap, TX (1)
+    /// to it. `kicks` are the queues' ioeventfds.
     pub fn start(
         ram: &GuestRam,
         transport: &VirtioMmio,
-        kick: &EventFd,
+        kicks: &[EventFd],
         call: &EventFd,
         err: &EventFd,
         tap: RawFd,
     ) -> Result<Self> {
-        let queue = transport.queues[TX];
         let event_idx = transport.driver_features & VIRTIO_RING_F_EVENT_IDX != 0;
         let stop = EventFd::new(libc::EFD_NONBLOCK)?;
-        let (kick, call, stop2) = (kick.try_clone()?, call.try_clone()?, stop.try_clone()?);
-        let err = err.try_clone()?;
-        let ram = ram.clone();
-        let thread = std::thread::Builder::new()
-            .name("rvmm-net-io".into())
-            .spawn(move || {
-                let ring = Ring {
-                    ram,
-                    desc: queue.desc,
-                    avail: queue.driver,
-                    used: queue.device,
-                    num: queue.num as u16,
-                    event_idx,
-                };
-                if ring.serve(&kick, &call, &stop2, tap).is_err() {
-                    // A malformed ring: say so and stop, as a vhost device does.
-                    let _ = err.write(1);
-                }
-            })
-            .context("spawning the I/O thread")?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
+        let mut threads = Vec::new();
+        for (index, queue) in transport.queues.iter().enumerate().filter(|(_, q)| q.ready) {
+            let ring = Ring {
+                ram: ram.clone(),
+                desc: queue.desc,
+                avail: queue.driver,
+                used: queue.device,
+                num: queue.num as u16,
+                event_idx,
+            };
+            let (kick, call, stop, err) = (
+                kicks[index].try_clone()?,
+                call.try_clone()?,
+                stop.try_clone()?,
+                err.try_clone()?,
+            );
+            let thread = std::thread::Builder::new()
+                .name(format!("rvmm-net-io{index}"))
+                .spawn(move || {
+                    let served = if index == TX {
+                        ring.serve_tx(&kick, &call, &stop, tap)
+                    } else {
+                        ring.serve_rx(&kick, &call, &stop, tap)
+                    };
+                    if served.is_err() {
+                        // A malformed ring: say so and stop, as a vhost device does.
+                        let _ = err.write(1);
+                    }
+                })
+                .context("spawning an I/O thread")?;
+            threads.push(thread);
+        }
+        Ok(Self { stop, threads })
     }
 }
 
 impl Drop for UserNet {
     fn drop(&mut self) {
         let _ = self.stop.write(1);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
+}
+
+/// Waits until one of `fds` is readable; returns which are (`None` on error).
+fn wait_readable(fds: &[RawFd]) -> Option<Vec<bool>> {
+    let mut polls: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: polls descriptors of ours.
+    if unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, -1) } < 0 {
+        return None;
+    }
+    Some(polls.iter().map(|p| p.revents != 0).collect())
 }
 
 struct Ring {
@@ -118,9 +145,119 @@ impl Ring {
         let _ = self.ram.write_obj(v, GuestAddress(gpa));
     }
 
-    /// Waits for kicks and moves frames until told to stop; `Err` for a
-    /// malformed ring.
-    fn serve(
+    /// Publishes the used index and signals the guest if it asked.
+    fn finish(&self, last_used: u16, last_avail: u16, calls: &mut CallSuppression, call: &EventFd) {
+        fence(Ordering::Release);
+        self.put_u16(self.used + 2, last_used);
+        fence(Ordering::SeqCst);
+        let driver = DriverState {
+            event_idx: self.event_idx,
+            notify_on_empty: false,
+            avail_flags: self.u16_at(self.avail),
+            used_event: self.u16_at(self.avail + 4 + 2 * u64::from(self.num)),
+            avail_empty: self.u16_at(self.avail + 2) == last_avail,
+        };
+        if calls.should_signal(last_used, driver) {
+            let _ = call.write(1);
+        }
+    }
+
+    /// RX: moves frames from the tap into the guest's buffers until told to
+    /// stop; `Err` for a malformed ring. Reads the tap only when a buffer is
+    /// available, so frames wait in the tap, not here.
+    fn serve_rx(
+        &self,
+        kick: &EventFd,
+        call: &EventFd,
+        stop: &EventFd,
+        tap: RawFd,
+    ) -> Result<(), Errno> {
+        let (mut last_avail, mut last_used) = (0u16, 0u16);
+        let mut calls = CallSuppression::default();
+        let mut frame = vec![0u8; 65536];
+        let mut segs = [Segment::default(); 64];
+        loop {
+            let mut have_buffer = pending(self.u16_at(self.avail + 2), last_avail, self.num)? > 0;
+            if !have_buffer && self.event_idx {
+                // Kick me when you post past what I have seen.
+                self.put_u16(self.used + 4 + 8 * u64::from(self.num), last_avail);
+                fence(Ordering::SeqCst);
+                have_buffer = pending(self.u16_at(self.avail + 2), last_avail, self.num)? > 0;
+            }
+            let all = [kick.as_raw_fd(), stop.as_raw_fd(), tap];
+            let fds = if have_buffer { &all[..] } else { &all[..2] };
+            let Some(ready) = wait_readable(fds) else {
+                return Ok(());
+            };
+            if ready[1] {
+                return Ok(());
+            }
+            if ready[0] {
+                let _ = kick.read();
+            }
+            if !have_buffer || !ready.get(2).copied().unwrap_or(false) {
+                continue;
+            }
+            // SAFETY: reads one frame from the tap into our buffer.
+            let n = unsafe { libc::read(tap, frame.as_mut_ptr().cast(), frame.len()) };
+            let Ok(n) = usize::try_from(n) else { continue };
+            fence(Ordering::Acquire);
+            let head = self.u16_at(self.avail + 4 + 2 * u64::from(last_avail % self.num));
+            let mut descs = GuestDescs {
+                ram: &self.ram,
+                table: self.desc,
+            };
+            let chain = walk_chain(&mut descs, self.num, head, &mut segs)?;
+            if chain.readable != 0 {
+                return Err(Errno::Inval);
+            }
+            // The header (no offloads, one buffer), then the frame.
+            let mut header = [0u8; NET_HDR_LEN as usize];
+            header[10] = 1;
+            let written = self.write_chain(&segs[..chain.writable], &[&header, &frame[..n]])?;
+            // A frame larger than the buffer is dropped; the buffer stays.
+            let Some(len) = written else { continue };
+            let elem = self.used + 4 + 8 * u64::from(last_used % self.num);
+            let _ = self
+                .ram
+                .write_obj([u32::from(head), len], GuestAddress(elem));
+            last_avail = last_avail.wrapping_add(1);
+            last_used = last_used.wrapping_add(1);
+            self.finish(last_used, last_avail, &mut calls, call);
+        }
+    }
+
+    /// Writes `parts` one after the other into the buffers `segs`; the bytes
+    /// written, or `None` if they do not fit.
+    fn write_chain(&self, segs: &[Segment], parts: &[&[u8]]) -> Result<Option<u32>, Errno> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let room: usize = segs.iter().map(|s| s.len as usize).sum();
+        if total > room {
+            return Ok(None);
+        }
+        let (mut seg, mut at) = (0, 0u64);
+        for part in parts {
+            let mut part: &[u8] = part;
+            while !part.is_empty() {
+                let s = segs[seg];
+                let n = part.len().min((u64::from(s.len) - at) as usize);
+                self.ram
+                    .write_slice(&part[..n], GuestAddress(s.addr + at))
+                    .map_err(|_| Errno::Fault)?;
+                part = &part[n..];
+                at += n as u64;
+                if at == u64::from(s.len) {
+                    seg += 1;
+                    at = 0;
+                }
+            }
+        }
+        Ok(Some(total as u32))
+    }
+
+    /// TX: waits for kicks and moves frames to the tap until told to stop;
+    /// `Err` for a malformed ring.
+    fn serve_tx(
         &self,
         kick: &EventFd,
         call: &EventFd,
@@ -190,19 +327,7 @@ impl Ring {
                     last_avail = last_avail.wrapping_add(1);
                     last_used = last_used.wrapping_add(1);
                 }
-                fence(Ordering::Release);
-                self.put_u16(self.used + 2, last_used);
-                fence(Ordering::SeqCst);
-                let driver = DriverState {
-                    event_idx: self.event_idx,
-                    notify_on_empty: false,
-                    avail_flags: self.u16_at(self.avail),
-                    used_event: self.u16_at(self.avail + 4 + 2 * u64::from(self.num)),
-                    avail_empty: self.u16_at(self.avail + 2) == last_avail,
-                };
-                if calls.should_signal(last_used, driver) {
-                    let _ = call.write(1);
-                }
+                self.finish(last_used, last_avail, &mut calls, call);
             }
         }
     }
