@@ -269,21 +269,9 @@ impl Ring {
         let mut frame = Vec::with_capacity(65536);
         let mut segs = [Segment::default(); 64];
         loop {
-            let mut fds = [
-                libc::pollfd {
-                    fd: kick.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: stop.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: polls two descriptors of ours.
-            if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 || fds[1].revents != 0 {
-                return Ok(());
+            match wait_readable(&[kick.as_raw_fd(), stop.as_raw_fd()]) {
+                Some(ready) if !ready[1] => {}
+                _ => return Ok(()),
             }
             let _ = kick.read();
             loop {
