@@ -1,0 +1,97 @@
+//! One benchmark run, typed (after the schema has accepted it), and the
+//! order in which runs' devices, backends, modes and directions are shown.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The fields of a run that the report uses; the run's other fields stay in
+/// results.json as given but are not read here.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Run {
+    pub device: String,
+    pub backend: String,
+    pub mode: String,
+    pub direction: String,
+    pub size: u64,
+    pub packets: u64,
+    pub pps: f64,
+    pub exits: BTreeMap<String, f64>,
+    pub exits_per_packet: f64,
+    pub interrupts_per_packet: f64,
+    pub kicks_per_packet: f64,
+    pub perf: BTreeMap<String, f64>,
+    pub repetition: u64,
+}
+
+impl Run {
+    /// A short name for messages and tables, e.g.
+    /// `virtio-net/rvhost/event-idx tx 64B #1`.
+    pub fn label(&self) -> String {
+        format!(
+            "{}/{}/{} {} {}B #{}",
+            self.device, self.backend, self.mode, self.direction, self.size, self.repetition
+        )
+    }
+
+    /// KVM's own exit count for the run.
+    pub fn kvm_exits(&self) -> f64 {
+        self.exits.get("total").copied().unwrap_or(0.0)
+    }
+}
+
+/// A sort key: position in `list` (values not in it after, by name).
+pub type OrderKey = (usize, String);
+
+fn key(list: &[&str], s: &str) -> OrderKey {
+    let pos = list.iter().position(|x| *x == s).unwrap_or(list.len());
+    (pos, s.to_string())
+}
+
+/// tx before rx.
+pub fn direction_key(direction: &str) -> OrderKey {
+    key(&crate::schema::DIRECTIONS, direction)
+}
+
+/// rvhost, vhost, user.
+pub fn backend_key(backend: &str) -> OrderKey {
+    key(&crate::schema::BACKENDS, backend)
+}
+
+/// virtio-net modes, then the e1000 matrix's modes, then other variants.
+pub fn mode_key(mode: &str) -> OrderKey {
+    let known: Vec<&str> = crate::schema::VIRTIO_MODES
+        .iter()
+        .chain(crate::schema::E1000_MODES.iter())
+        .copied()
+        .collect();
+    key(&known, mode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_known_values_first() {
+        let mut modes = vec![
+            "mitigation-batch",
+            "mitigation+coalesced",
+            "baseline",
+            "coalesced",
+        ];
+        modes.sort_by_key(|m| mode_key(m));
+        assert_eq!(
+            modes,
+            vec![
+                "baseline",
+                "coalesced",
+                "mitigation+coalesced",
+                "mitigation-batch"
+            ]
+        );
+        let mut backends = vec!["user", "vhost", "rvhost"];
+        backends.sort_by_key(|b| backend_key(b));
+        assert_eq!(backends, vec!["rvhost", "vhost", "user"]);
+        assert!(direction_key("tx") < direction_key("rx"));
+    }
+}

@@ -1,0 +1,481 @@
+//! The results.json schema: the one place that says what a valid run and a
+//! valid results file are. `build` checks what it is about to write with it,
+//! `validate` checks a file on disk with it.
+
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Fields every run must carry (extra fields are allowed and kept).
+pub const RUN_FIELDS: [&str; 14] = [
+    "device",
+    "backend",
+    "mode",
+    "direction",
+    "size",
+    "packets",
+    "seconds",
+    "pps",
+    "exits",
+    "exits_per_packet",
+    "interrupts_per_packet",
+    "kicks_per_packet",
+    "perf",
+    "repetition",
+];
+
+/// Keys `meta` must carry (extra keys are allowed and kept).
+pub const META_KEYS: [&str; 5] = ["kernel", "module_version", "git_commit", "machine", "date"];
+
+pub const DEVICES: [&str; 2] = ["virtio-net", "e1000"];
+pub const BACKENDS: [&str; 3] = ["rvhost", "vhost", "user"];
+pub const DIRECTIONS: [&str; 2] = ["tx", "rx"];
+pub const VIRTIO_MODES: [&str; 2] = ["event-idx", "no-event-idx"];
+/// The e1000 modes of the run matrix; any other mode starting with
+/// "mitigation" is an allowed variant too.
+pub const E1000_MODES: [&str; 5] = [
+    "baseline",
+    "coalesced",
+    "mitigation",
+    "mitigation+coalesced",
+    "mitigation+coalesced+tdt-deferral",
+];
+
+/// How far `pps` may be from `packets / seconds`, relatively.
+pub const PPS_TOLERANCE: f64 = 0.01;
+
+/// One thing wrong with a document: where (a dotted path such as
+/// `runs[2].exits.total`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct Violation {
+    pub path: String,
+    pub reason: String,
+}
+
+impl Violation {
+    fn new(path: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Self {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Whether `mode` is an allowed mode for `device`.
+pub fn mode_allowed(device: &str, mode: &str) -> bool {
+    match device {
+        "virtio-net" => VIRTIO_MODES.contains(&mode),
+        "e1000" => E1000_MODES.contains(&mode) || mode.starts_with("mitigation"),
+        _ => false,
+    }
+}
+
+/// Checks a whole results document: `{"meta": {...}, "runs": [...]}`.
+/// Returns every violation found (empty when the document is valid).
+pub fn check_results(doc: &Value) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let Some(obj) = doc.as_object() else {
+        out.push(Violation::new(
+            "$",
+            "must be an object with \"meta\" and \"runs\"",
+        ));
+        return out;
+    };
+    match obj.get("meta") {
+        None => out.push(Violation::new("meta", "missing")),
+        Some(meta) => check_meta(meta, &mut out),
+    }
+    match obj.get("runs") {
+        None => out.push(Violation::new("runs", "missing")),
+        Some(Value::Array(runs)) => {
+            if runs.is_empty() {
+                out.push(Violation::new("runs", "must contain at least one run"));
+            }
+            for (i, run) in runs.iter().enumerate() {
+                check_run(run, &format!("runs[{i}]"), &mut out);
+            }
+        }
+        Some(_) => out.push(Violation::new("runs", "must be an array")),
+    }
+    out
+}
+
+/// Parses and checks the text of a results.json; the number of runs when
+/// it is valid, every violation otherwise.
+pub fn check_results_text(text: &str) -> Result<usize, Vec<Violation>> {
+    let doc: Value = serde_json::from_str(text)
+        .map_err(|e| vec![Violation::new("$", format!("not JSON: {e}"))])?;
+    let violations = check_results(&doc);
+    if violations.is_empty() {
+        Ok(doc["runs"].as_array().map_or(0, Vec::len))
+    } else {
+        Err(violations)
+    }
+}
+
+/// Checks the `meta` object: every key of [`META_KEYS`] present, a string.
+pub fn check_meta(meta: &Value, out: &mut Vec<Violation>) {
+    let Some(obj) = meta.as_object() else {
+        out.push(Violation::new("meta", "must be an object"));
+        return;
+    };
+    for key in META_KEYS {
+        let path = format!("meta.{key}");
+        match obj.get(key) {
+            None => out.push(Violation::new(path, "missing")),
+            Some(Value::String(_)) => {}
+            Some(_) => out.push(Violation::new(path, "must be a string")),
+        }
+    }
+}
+
+/// Checks one run at `path` (e.g. `runs[3]`), appending what is wrong.
+pub fn check_run(run: &Value, path: &str, out: &mut Vec<Violation>) {
+    let Some(obj) = run.as_object() else {
+        out.push(Violation::new(path, "must be an object"));
+        return;
+    };
+    for field in RUN_FIELDS {
+        if !obj.contains_key(field) {
+            out.push(Violation::new(format!("{path}.{field}"), "missing"));
+        }
+    }
+
+    let device = enum_field(obj, path, "device", &DEVICES, out);
+    let backend = enum_field(obj, path, "backend", &BACKENDS, out);
+    enum_field(obj, path, "direction", &DIRECTIONS, out);
+    if let (Some("e1000"), Some(b)) = (device, backend) {
+        if b != "user" {
+            out.push(Violation::new(
+                format!("{path}.backend"),
+                format!("\"{b}\" is not allowed for e1000 (rvmm emulates it: \"user\")"),
+            ));
+        }
+    }
+    if let Some(v) = obj.get("mode") {
+        match (v.as_str(), device) {
+            (None, _) => out.push(Violation::new(format!("{path}.mode"), "must be a string")),
+            (Some(mode), Some(device)) if !mode_allowed(device, mode) => {
+                let allowed = if device == "e1000" {
+                    format!("{} or mitigation*", E1000_MODES.join(", "))
+                } else {
+                    VIRTIO_MODES.join(", ")
+                };
+                out.push(Violation::new(
+                    format!("{path}.mode"),
+                    format!("\"{mode}\" is not a {device} mode (allowed: {allowed})"),
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    count_field(obj, path, "size", true, out);
+    let packets = count_field(obj, path, "packets", true, out);
+    count_field(obj, path, "repetition", false, out);
+    let seconds = number_field(obj, path, "seconds", out);
+    if let Some(s) = seconds {
+        if s <= 0.0 {
+            out.push(Violation::new(format!("{path}.seconds"), "must be > 0"));
+        }
+    }
+    let pps = number_field(obj, path, "pps", out);
+    for field in [
+        "exits_per_packet",
+        "interrupts_per_packet",
+        "kicks_per_packet",
+    ] {
+        if let Some(x) = number_field(obj, path, field, out) {
+            if x < 0.0 {
+                out.push(Violation::new(format!("{path}.{field}"), "must be >= 0"));
+            }
+        }
+    }
+    if let (Some(pps), Some(packets), Some(seconds)) = (pps, packets, seconds) {
+        if seconds > 0.0 && packets > 0 {
+            let expected = packets as f64 / seconds;
+            if (pps - expected).abs() > PPS_TOLERANCE * expected {
+                out.push(Violation::new(
+                    format!("{path}.pps"),
+                    format!(
+                        "{pps} differs from packets/seconds = {expected:.3} by more than {}%",
+                        PPS_TOLERANCE * 100.0
+                    ),
+                ));
+            }
+        }
+    }
+
+    if let Some(exits) = counter_map(obj, path, "exits", out) {
+        if !exits.contains_key("total") {
+            out.push(Violation::new(
+                format!("{path}.exits.total"),
+                "missing (KVM's own exit counter is required)",
+            ));
+        }
+    }
+    counter_map(obj, path, "perf", out);
+}
+
+/// A string field that must be one of `allowed`; returns it when it is.
+fn enum_field<'a>(
+    obj: &'a Map<String, Value>,
+    path: &str,
+    field: &str,
+    allowed: &[&str],
+    out: &mut Vec<Violation>,
+) -> Option<&'a str> {
+    let v = obj.get(field)?;
+    let Some(s) = v.as_str() else {
+        out.push(Violation::new(
+            format!("{path}.{field}"),
+            "must be a string",
+        ));
+        return None;
+    };
+    if allowed.contains(&s) {
+        Some(s)
+    } else {
+        out.push(Violation::new(
+            format!("{path}.{field}"),
+            format!("\"{s}\" is not one of {}", allowed.join(", ")),
+        ));
+        None
+    }
+}
+
+/// A non-negative integer field (positive when `positive`).
+fn count_field(
+    obj: &Map<String, Value>,
+    path: &str,
+    field: &str,
+    positive: bool,
+    out: &mut Vec<Violation>,
+) -> Option<u64> {
+    let v = obj.get(field)?;
+    let Some(n) = v.as_u64() else {
+        out.push(Violation::new(
+            format!("{path}.{field}"),
+            "must be a non-negative integer",
+        ));
+        return None;
+    };
+    if positive && n == 0 {
+        out.push(Violation::new(format!("{path}.{field}"), "must be > 0"));
+        return None;
+    }
+    Some(n)
+}
+
+/// A numeric field.
+fn number_field(
+    obj: &Map<String, Value>,
+    path: &str,
+    field: &str,
+    out: &mut Vec<Violation>,
+) -> Option<f64> {
+    let v = obj.get(field)?;
+    let n = v.as_f64();
+    if n.is_none() {
+        out.push(Violation::new(
+            format!("{path}.{field}"),
+            "must be a number",
+        ));
+    }
+    n
+}
+
+/// An object whose values are all non-negative numbers.
+fn counter_map<'a>(
+    obj: &'a Map<String, Value>,
+    path: &str,
+    field: &str,
+    out: &mut Vec<Violation>,
+) -> Option<&'a Map<String, Value>> {
+    let v = obj.get(field)?;
+    let Some(map) = v.as_object() else {
+        out.push(Violation::new(
+            format!("{path}.{field}"),
+            "must be an object of numbers",
+        ));
+        return None;
+    };
+    for (key, value) in map {
+        match value.as_f64() {
+            Some(x) if x >= 0.0 => {}
+            Some(_) => out.push(Violation::new(
+                format!("{path}.{field}.{key}"),
+                "must be >= 0",
+            )),
+            None => out.push(Violation::new(
+                format!("{path}.{field}.{key}"),
+                "must be a number",
+            )),
+        }
+    }
+    Some(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn good_run() -> Value {
+        json!({
+            "device": "virtio-net", "backend": "rvhost", "mode": "event-idx",
+            "direction": "tx", "size": 64, "packets": 2000, "seconds": 0.41,
+            "pps": 4878.0,
+            "exits": {"total": 180, "io": 20, "mmio": 30, "hlt": 12,
+                      "irq_window": 0, "userspace": 45},
+            "exits_per_packet": 0.09, "interrupts_per_packet": 0.01,
+            "kicks_per_packet": 0.02,
+            "perf": {"kvm:kvm_exit": 183, "kvm:kvm_userspace_exit": 46},
+            "repetition": 1, "status": 0, "console": "extra fields are fine"
+        })
+    }
+
+    fn good_meta() -> Value {
+        json!({"kernel": "6.19", "module_version": "0.1", "git_commit": "abc",
+               "machine": "x86_64", "date": "2026-01-01", "extra": 1})
+    }
+
+    fn run_violations(run: &Value) -> Vec<Violation> {
+        let mut out = Vec::new();
+        check_run(run, "runs[0]", &mut out);
+        out
+    }
+
+    fn paths(v: &[Violation]) -> Vec<&str> {
+        v.iter().map(|v| v.path.as_str()).collect()
+    }
+
+    #[test]
+    fn accepts_a_good_run_and_document() {
+        assert_eq!(run_violations(&good_run()), vec![]);
+        let doc = json!({"meta": good_meta(), "runs": [good_run()]});
+        assert_eq!(check_results(&doc), vec![]);
+    }
+
+    #[test]
+    fn accepts_e1000_modes_and_empty_perf() {
+        for mode in E1000_MODES
+            .iter()
+            .copied()
+            .chain(["mitigation-batch+coalesced"])
+        {
+            let mut run = good_run();
+            run["device"] = "e1000".into();
+            run["backend"] = "user".into();
+            run["mode"] = mode.into();
+            run["perf"] = json!({});
+            assert_eq!(run_violations(&run), vec![], "{mode}");
+        }
+    }
+
+    #[test]
+    fn rejects_missing_fields() {
+        for field in RUN_FIELDS {
+            let mut run = good_run();
+            run.as_object_mut().unwrap().remove(field);
+            let v = run_violations(&run);
+            assert!(
+                paths(&v).contains(&format!("runs[0].{field}").as_str()),
+                "{field}: {v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_bad_enums() {
+        let cases = [
+            ("device", json!("rtl8139")),
+            ("backend", json!("qemu")),
+            ("direction", json!("both")),
+            ("mode", json!("baseline")), // an e1000 mode on virtio-net
+            ("mode", json!(3)),
+        ];
+        for (field, value) in cases {
+            let mut run = good_run();
+            run[field] = value;
+            let v = run_violations(&run);
+            assert_eq!(paths(&v), vec![format!("runs[0].{field}")], "{v:?}");
+        }
+        let mut run = good_run();
+        run["device"] = "e1000".into();
+        run["mode"] = "baseline".into();
+        assert_eq!(paths(&run_violations(&run)), vec!["runs[0].backend"]);
+        run["backend"] = "user".into();
+        run["mode"] = "event-idx".into();
+        assert_eq!(paths(&run_violations(&run)), vec!["runs[0].mode"]);
+    }
+
+    #[test]
+    fn rejects_pps_mismatch() {
+        let mut run = good_run();
+        // packets / seconds = 4878.05; 1% is about 48.8.
+        run["pps"] = json!(4830.0);
+        assert_eq!(run_violations(&run), vec![]);
+        run["pps"] = json!(4820.0);
+        assert_eq!(paths(&run_violations(&run)), vec!["runs[0].pps"]);
+        run["pps"] = json!(4940.0);
+        assert_eq!(paths(&run_violations(&run)), vec!["runs[0].pps"]);
+    }
+
+    #[test]
+    fn rejects_exits_without_total() {
+        let mut run = good_run();
+        run["exits"].as_object_mut().unwrap().remove("total");
+        assert_eq!(paths(&run_violations(&run)), vec!["runs[0].exits.total"]);
+    }
+
+    #[test]
+    fn rejects_bad_types_and_values() {
+        let cases = [
+            ("packets", json!(0), "runs[0].packets"),
+            ("packets", json!(-5), "runs[0].packets"),
+            ("packets", json!(1.5), "runs[0].packets"),
+            ("size", json!("64"), "runs[0].size"),
+            ("seconds", json!(0.0), "runs[0].seconds"),
+            ("exits_per_packet", json!("0.1"), "runs[0].exits_per_packet"),
+            ("exits", json!([1, 2]), "runs[0].exits"),
+            (
+                "perf",
+                json!({"kvm:kvm_exit": "many"}),
+                "runs[0].perf.kvm:kvm_exit",
+            ),
+            ("repetition", json!(-1), "runs[0].repetition"),
+        ];
+        for (field, value, path) in cases {
+            let mut run = good_run();
+            run[field] = value;
+            let v = run_violations(&run);
+            assert!(paths(&v).contains(&path), "{field}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn checks_text() {
+        let doc = json!({"meta": good_meta(), "runs": [good_run(), good_run()]});
+        assert_eq!(check_results_text(&doc.to_string()), Ok(2));
+        let err = check_results_text("{\"meta\": ").unwrap_err();
+        assert_eq!(paths(&err), vec!["$"]);
+    }
+
+    #[test]
+    fn checks_meta_and_document_shape() {
+        let mut meta = good_meta();
+        meta.as_object_mut().unwrap().remove("git_commit");
+        meta["date"] = json!(20260101);
+        let doc = json!({"meta": meta, "runs": []});
+        assert_eq!(
+            paths(&check_results(&doc)),
+            vec!["meta.git_commit", "meta.date", "runs"]
+        );
+        assert_eq!(paths(&check_results(&json!([]))), vec!["$"]);
+        assert_eq!(
+            paths(&check_results(&json!({"runs": [1]}))),
+            vec!["meta", "runs[0]"]
+        );
+    }
+}

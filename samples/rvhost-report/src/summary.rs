@@ -1,0 +1,362 @@
+//! Grouping runs into the report's cases, medians and spreads over
+//! repetitions, and pps ratios between groups.
+
+use crate::run::{backend_key, direction_key, mode_key, OrderKey, Run};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Median and spread of one quantity over a group's repetitions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
+}
+
+impl Stats {
+    /// `None` for no values. The median of an even count is the mean of
+    /// the two middle values.
+    pub fn of(values: &[f64]) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Self {
+            median,
+            min: v[0],
+            max: v[n - 1],
+            n,
+        })
+    }
+}
+
+/// The median of `values` (0 for none).
+pub fn median(values: &[f64]) -> f64 {
+    Stats::of(values).map_or(0.0, |s| s.median)
+}
+
+/// `num / den`, or `None` when there is no meaningful ratio.
+pub fn ratio(num: f64, den: f64) -> Option<f64> {
+    (den > 0.0 && num.is_finite() && den.is_finite()).then(|| num / den)
+}
+
+/// One row of a table: the repetitions of one configuration, summarised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub pps: Stats,
+    pub exits_per_packet: f64,
+    pub interrupts_per_packet: f64,
+    pub kicks_per_packet: f64,
+    /// Median exits per packet by reason, for every reason but "total"
+    /// (a reason a repetition lacks counts 0 there).
+    pub reasons: BTreeMap<String, f64>,
+}
+
+impl Group {
+    pub fn of(runs: &[&Run]) -> Option<Self> {
+        let pick = |f: fn(&Run) -> f64| runs.iter().map(|r| f(r)).collect::<Vec<_>>();
+        let pps = Stats::of(&pick(|r| r.pps))?;
+        let names: BTreeSet<&str> = runs
+            .iter()
+            .flat_map(|r| r.exits.keys().map(String::as_str))
+            .filter(|k| *k != "total")
+            .collect();
+        let reasons = names
+            .into_iter()
+            .map(|name| {
+                let per_packet: Vec<f64> = runs
+                    .iter()
+                    .map(|r| r.exits.get(name).copied().unwrap_or(0.0) / r.packets as f64)
+                    .collect();
+                (name.to_string(), median(&per_packet))
+            })
+            .collect();
+        Some(Self {
+            pps,
+            exits_per_packet: median(&pick(|r| r.exits_per_packet)),
+            interrupts_per_packet: median(&pick(|r| r.interrupts_per_packet)),
+            kicks_per_packet: median(&pick(|r| r.kicks_per_packet)),
+            reasons,
+        })
+    }
+}
+
+/// A (direction, size) pair, ordered tx before rx, then by size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    pub direction: String,
+    pub size: u64,
+}
+
+impl Ord for Shape {
+    fn cmp(&self, other: &Self) -> Ordering {
+        direction_key(&self.direction)
+            .cmp(&direction_key(&other.direction))
+            .then(self.size.cmp(&other.size))
+    }
+}
+
+impl PartialOrd for Shape {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Shape {
+    fn of(run: &Run) -> Self {
+        Self {
+            direction: run.direction.clone(),
+            size: run.size,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} {}B", self.direction, self.size)
+    }
+}
+
+/// A virtio-net case: one (direction, size, mode), a row per backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VirtioCase {
+    pub shape: Shape,
+    pub mode: String,
+    /// In backend order (rvhost, vhost, user).
+    pub backends: Vec<(String, Group)>,
+}
+
+impl VirtioCase {
+    pub fn label(&self) -> String {
+        format!("{} {}", self.shape.label(), self.mode)
+    }
+
+    pub fn backend(&self, name: &str) -> Option<&Group> {
+        self.backends
+            .iter()
+            .find(|(b, _)| b == name)
+            .map(|(_, g)| g)
+    }
+
+    /// Median pps of backend `num` over median pps of backend `den`.
+    pub fn pps_ratio(&self, num: &str, den: &str) -> Option<f64> {
+        ratio(self.backend(num)?.pps.median, self.backend(den)?.pps.median)
+    }
+}
+
+/// An e1000 table: one (direction, size), a row per mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct E1000Table {
+    pub shape: Shape,
+    /// In mode order (baseline first).
+    pub modes: Vec<(String, Group)>,
+    /// virtio-net with rvhost, event-idx, same direction and size.
+    pub contrast: Option<Group>,
+    /// Exit reasons (but "total") present in any row, contrast included.
+    pub reasons: Vec<String>,
+}
+
+impl E1000Table {
+    pub fn mode(&self, name: &str) -> Option<&Group> {
+        self.modes.iter().find(|(m, _)| m == name).map(|(_, g)| g)
+    }
+
+    /// A row's median pps over the baseline mode's.
+    pub fn ratio_vs_baseline(&self, row: &Group) -> Option<f64> {
+        ratio(row.pps.median, self.mode("baseline")?.pps.median)
+    }
+}
+
+/// Groups `runs` by `key`, dropping runs `key` maps to `None`.
+fn group_by<K: Ord>(runs: &[Run], key: impl Fn(&Run) -> Option<K>) -> BTreeMap<K, Vec<&Run>> {
+    let mut map: BTreeMap<K, Vec<&Run>> = BTreeMap::new();
+    for run in runs {
+        if let Some(k) = key(run) {
+            map.entry(k).or_default().push(run);
+        }
+    }
+    map
+}
+
+/// The virtio-net cases, ordered by direction, size, mode.
+pub fn virtio_cases(runs: &[Run]) -> Vec<VirtioCase> {
+    let cases = group_by(runs, |r| {
+        (r.device == "virtio-net").then(|| (Shape::of(r), mode_key(&r.mode)))
+    });
+    cases
+        .into_iter()
+        .map(|((shape, mode), runs)| {
+            let backends = by_key(&runs, |r| backend_key(&r.backend));
+            VirtioCase {
+                shape,
+                mode: mode.1,
+                backends,
+            }
+        })
+        .collect()
+}
+
+/// The e1000 tables, ordered by direction, size.
+pub fn e1000_tables(runs: &[Run]) -> Vec<E1000Table> {
+    let tables = group_by(runs, |r| (r.device == "e1000").then(|| Shape::of(r)));
+    let contrasts = group_by(runs, |r| {
+        (r.device == "virtio-net" && r.backend == "rvhost" && r.mode == "event-idx")
+            .then(|| Shape::of(r))
+    });
+    tables
+        .into_iter()
+        .map(|(shape, runs)| {
+            let modes = by_key(&runs, |r| mode_key(&r.mode));
+            let contrast = contrasts.get(&shape).and_then(|c| Group::of(c));
+            let reasons: BTreeSet<String> = modes
+                .iter()
+                .map(|(_, g)| g)
+                .chain(contrast.as_ref())
+                .flat_map(|g| g.reasons.keys().cloned())
+                .collect();
+            E1000Table {
+                shape,
+                modes,
+                contrast,
+                reasons: reasons.into_iter().collect(),
+            }
+        })
+        .collect()
+}
+
+/// Splits `runs` by the name `key` picks, in key order, summarising each.
+fn by_key(runs: &[&Run], key: fn(&Run) -> OrderKey) -> Vec<(String, Group)> {
+    let mut map: BTreeMap<OrderKey, Vec<&Run>> = BTreeMap::new();
+    for run in runs {
+        map.entry(key(run)).or_default().push(run);
+    }
+    map.into_iter()
+        .filter_map(|((_, name), rs)| Group::of(&rs).map(|g| (name, g)))
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A run with the given identity and numbers; `exits` is per run.
+    pub(crate) fn run(
+        device: &str,
+        backend: &str,
+        mode: &str,
+        direction: &str,
+        size: u64,
+        pps: f64,
+        rep: u64,
+    ) -> Run {
+        let packets = 1000;
+        Run {
+            device: device.into(),
+            backend: backend.into(),
+            mode: mode.into(),
+            direction: direction.into(),
+            size,
+            packets,
+            pps,
+            exits: [("total".to_string(), 100.0), ("mmio".to_string(), 40.0)].into(),
+            exits_per_packet: 0.1,
+            interrupts_per_packet: 0.01,
+            kicks_per_packet: 0.02,
+            perf: [("kvm:kvm_exit".to_string(), 100.0)].into(),
+            repetition: rep,
+        }
+    }
+
+    #[test]
+    fn median_and_spread() {
+        assert_eq!(Stats::of(&[]), None);
+        assert_eq!(
+            Stats::of(&[3.0, 1.0, 2.0]),
+            Some(Stats {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0,
+                n: 3
+            })
+        );
+        assert_eq!(
+            Stats::of(&[10.0, 4.0, 1.0, 2.0]),
+            Some(Stats {
+                median: 3.0,
+                min: 1.0,
+                max: 10.0,
+                n: 4
+            })
+        );
+        assert_eq!(Stats::of(&[7.0]).map(|s| (s.median, s.n)), Some((7.0, 1)));
+    }
+
+    #[test]
+    fn ratios() {
+        assert_eq!(ratio(3.0, 2.0), Some(1.5));
+        assert_eq!(ratio(3.0, 0.0), None);
+        assert_eq!(ratio(0.0, 4.0), Some(0.0));
+    }
+
+    #[test]
+    fn groups_virtio_repetitions_and_computes_ratios() {
+        let runs = vec![
+            run("virtio-net", "vhost", "event-idx", "tx", 64, 1000.0, 1),
+            run("virtio-net", "rvhost", "event-idx", "tx", 64, 1800.0, 1),
+            run("virtio-net", "rvhost", "event-idx", "tx", 64, 2200.0, 2),
+            run("virtio-net", "vhost", "event-idx", "tx", 64, 1000.0, 2),
+            run("virtio-net", "user", "event-idx", "tx", 64, 500.0, 1),
+            run("virtio-net", "rvhost", "no-event-idx", "rx", 64, 900.0, 1),
+            run("e1000", "user", "baseline", "tx", 64, 100.0, 1),
+        ];
+        let cases = virtio_cases(&runs);
+        let labels: Vec<String> = cases.iter().map(VirtioCase::label).collect();
+        assert_eq!(labels, vec!["tx 64B event-idx", "rx 64B no-event-idx"]);
+        let tx = &cases[0];
+        let names: Vec<&str> = tx.backends.iter().map(|(b, _)| b.as_str()).collect();
+        assert_eq!(names, vec!["rvhost", "vhost", "user"]);
+        let rv = tx.backend("rvhost").unwrap();
+        assert_eq!(
+            (rv.pps.median, rv.pps.min, rv.pps.max, rv.pps.n),
+            (2000.0, 1800.0, 2200.0, 2)
+        );
+        assert_eq!(rv.reasons.get("mmio"), Some(&0.04));
+        assert!(!rv.reasons.contains_key("total"));
+        assert_eq!(tx.pps_ratio("rvhost", "vhost"), Some(2.0));
+        assert_eq!(tx.pps_ratio("rvhost", "user"), Some(4.0));
+        assert_eq!(cases[1].pps_ratio("rvhost", "vhost"), None);
+    }
+
+    #[test]
+    fn builds_e1000_tables_with_baseline_ratio_and_contrast() {
+        let runs = vec![
+            run("e1000", "user", "mitigation", "tx", 64, 300.0, 1),
+            run("e1000", "user", "baseline", "tx", 64, 100.0, 1),
+            run("e1000", "user", "baseline", "tx", 64, 140.0, 2),
+            run("e1000", "user", "coalesced", "rx", 64, 50.0, 1),
+            run("virtio-net", "rvhost", "event-idx", "tx", 64, 2400.0, 1),
+            run("virtio-net", "rvhost", "no-event-idx", "rx", 64, 900.0, 1),
+        ];
+        let tables = e1000_tables(&runs);
+        assert_eq!(tables.len(), 2);
+        let tx = &tables[0];
+        assert_eq!(tx.shape.label(), "tx 64B");
+        let modes: Vec<&str> = tx.modes.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(modes, vec!["baseline", "mitigation"]);
+        assert_eq!(tx.reasons, vec!["mmio"]);
+        let mitigation = tx.mode("mitigation").unwrap();
+        assert_eq!(tx.ratio_vs_baseline(mitigation), Some(2.5));
+        let contrast = tx.contrast.as_ref().unwrap();
+        assert_eq!(tx.ratio_vs_baseline(contrast), Some(20.0));
+        // rx has no baseline and no event-idx rvhost run.
+        let rx = &tables[1];
+        assert_eq!(rx.ratio_vs_baseline(&rx.modes[0].1), None);
+        assert!(rx.contrast.is_none());
+    }
+}
