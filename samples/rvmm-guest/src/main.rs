@@ -1,10 +1,12 @@
 //! rvmm's guest: a bare-metal x86-64 program. It talks to the VMM through
-//! port I/O only (no firmware, no interrupts yet): characters to the console
-//! port, a result to the exit port.
+//! port I/O (no firmware): characters to the console port, results to the
+//! result port, its status to the exit port; devices interrupt it through
+//! the IOAPIC and its local APIC.
 
 #![no_std]
 #![no_main]
 
+mod interrupts;
 mod virtio;
 
 use core::arch::asm;
@@ -14,7 +16,8 @@ use core::panic::PanicInfo;
 const CONSOLE_PORT: u16 = 0x402;
 /// A byte written here ends the run with that status.
 const EXIT_PORT: u16 = 0x401;
-/// 32-bit results for the VMM's report (here: the kicks the driver made).
+/// 32-bit results for the VMM's report: the kicks the driver made, then the
+/// device interrupts it took.
 const RESULT_PORT: u16 = 0x404;
 /// Where rvmm leaves the workload to run (a little-endian u32).
 const CONFIG_ADDR: usize = 0x7000;
@@ -40,7 +43,7 @@ fn out32(port: u16, value: u32) {
     };
 }
 
-fn print(s: &str) {
+pub(crate) fn print(s: &str) {
     for b in s.bytes() {
         outb(CONSOLE_PORT, b);
     }
@@ -68,13 +71,16 @@ fn finish(result: Result<u32, &str>, done: &str, frames: u32) -> ! {
     match result {
         Ok(kicks) => {
             out32(RESULT_PORT, kicks);
+            out32(RESULT_PORT, interrupts::count());
             print("rvmm-guest: virtio-net ");
             print(done);
             print(": ");
             print_u32(frames);
             print(" frames, ");
             print_u32(kicks);
-            print(" kicks\n");
+            print(" kicks, ");
+            print_u32(interrupts::count());
+            print(" interrupts\n");
             exit(0)
         }
         Err(why) => {
@@ -86,13 +92,23 @@ fn finish(result: Result<u32, &str>, done: &str, frames: u32) -> ! {
     }
 }
 
+/// Word 6 of the config page: 1 = interrupts (set up here), 0 = polling.
+fn completion() -> virtio::Completion {
+    if config(6) != 0 {
+        interrupts::init(virtio::IRQ_LINE, interrupts::Trigger::Edge);
+        virtio::Completion::Interrupt
+    } else {
+        virtio::Completion::Poll
+    }
+}
+
 /// Reads word `i` of the config page.
 fn config(i: usize) -> u32 {
     // SAFETY: rvmm maps guest RAM over the config page and fills it before entry.
     unsafe { core::ptr::read_volatile((CONFIG_ADDR as *const u32).add(i)) }
 }
 
-fn exit(status: u8) -> ! {
+pub(crate) fn exit(status: u8) -> ! {
     outb(EXIT_PORT, status);
     loop {
         // SAFETY: halting is what a finished guest does; rvmm stops it first.
@@ -121,14 +137,14 @@ pub extern "C" fn _start() -> ! {
             };
             let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
             let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
-            let result = virtio::tx(base, frames, size, event_idx, mistake);
+            let result = virtio::tx(base, frames, size, event_idx, completion(), mistake);
             finish(result, "TX done", frames)
         }
         WORKLOAD_VIRTIO_RX => {
             let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
             let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
             finish(
-                virtio::rx(base, frames, size, event_idx),
+                virtio::rx(base, frames, size, event_idx, completion()),
                 "RX done, checked",
                 frames,
             )

@@ -1,9 +1,29 @@
 //! A minimal virtio-net driver over virtio-mmio (version 2): split rings,
-//! the TX queue, polling (no interrupts), optional EVENT_IDX.
+//! the RX and TX queues, optional EVENT_IDX, and either polling (interrupts
+//! off) or interrupts the way Linux's virtio-net asks for them: TX only
+//! when the ring is full (at 3/4 of what is in flight, as
+//! `virtqueue_enable_cb_delayed`) and at the end; RX NAPI-style (enable,
+//! sleep until the interrupt, disable, drain everything, repeat).
 
+use crate::interrupts;
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{fence, Ordering};
 use rvhost_logic::split_ring::{need_event, Desc, VRING_DESC_F_WRITE, VRING_USED_F_NO_NOTIFY};
+
+/// `VRING_AVAIL_F_NO_INTERRUPT`: without EVENT_IDX, the driver's "don't
+/// interrupt me".
+const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
+/// The IOAPIC pin rvmm's irqfd raises for the device.
+pub const IRQ_LINE: u8 = 5;
+
+/// How the driver learns that the device used buffers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Spin on the used index with interrupts off.
+    Poll,
+    /// Sleep until the device's interrupt, asking for as few as Linux does.
+    Interrupt,
+}
 
 const RX: u32 = 0;
 const TX: u32 = 1;
@@ -54,6 +74,31 @@ struct DriverRing {
 }
 
 impl DriverRing {
+    fn used_idx(&self) -> u16 {
+        get_u16(self.used + 2)
+    }
+
+    /// Asks the device for an interrupt once the used index passes `at`
+    /// (EVENT_IDX), or at its next used entry (without).
+    fn enable_interrupt(&self, at: u16) {
+        if self.event_idx {
+            put_u16(self.avail + 4 + 2 * usize::from(QUEUE_SIZE), at);
+        } else {
+            put_u16(self.avail, 0);
+        }
+        // The device reads the request after publishing used entries: the
+        // caller re-checks the used index after this barrier.
+        fence(Ordering::SeqCst);
+    }
+
+    /// Asks for no interrupts: the flag without EVENT_IDX; with it, the
+    /// `used_event` already written goes stale, as Linux leaves it.
+    fn disable_interrupt(&self) {
+        if !self.event_idx {
+            put_u16(self.avail, VRING_AVAIL_F_NO_INTERRUPT);
+        }
+    }
+
     /// Makes descriptor `head` available and kicks the device if it asked
     /// (`avail_event` with EVENT_IDX, else unless it set NO_NOTIFY). Returns
     /// whether it kicked.
@@ -178,6 +223,7 @@ pub fn tx(
     frames: u32,
     size: usize,
     event_idx: bool,
+    completion: Completion,
     mistake: Mistake,
 ) -> Result<u32, &'static str> {
     if size < 14 || size + NET_HDR_LEN > BUF_SIZE {
@@ -202,10 +248,23 @@ pub fn tx(
         event_idx,
     };
     let mut kicks = 0;
+    if completion == Completion::Interrupt {
+        ring.disable_interrupt();
+    }
     for i in 0..frames {
         // At most a ring's worth in flight.
-        while ring.avail_idx.wrapping_sub(get_u16(USED + 2)) >= QUEUE_SIZE {
-            core::hint::spin_loop();
+        let full = |ring: &DriverRing| ring.avail_idx.wrapping_sub(ring.used_idx()) >= QUEUE_SIZE;
+        if full(&ring) {
+            if completion == Completion::Interrupt {
+                let used = ring.used_idx();
+                ring.enable_interrupt(used.wrapping_add(QUEUE_SIZE * 3 / 4));
+                interrupts::wait_until(|| !full(&ring));
+                ring.disable_interrupt();
+            } else {
+                while full(&ring) {
+                    core::hint::spin_loop();
+                }
+            }
         }
         let slot = ring.avail_idx % QUEUE_SIZE;
         let buf = BUFS + usize::from(slot) * BUF_SIZE;
@@ -223,16 +282,21 @@ pub fn tx(
             next: 0,
         };
         put_bytes(DESC + 16 * usize::from(slot), &desc.to_le_bytes());
-        if event_idx {
-            // Polling: never ask for an interrupt.
+        if event_idx && completion == Completion::Poll {
+            // Interrupts are off in this mode, whatever the device sends.
             put_u16(used_event, ring.avail_idx.wrapping_sub(1));
         }
         if ring.publish(&dev, slot) {
             kicks += 1;
         }
     }
-    while get_u16(USED + 2) != ring.avail_idx {
-        core::hint::spin_loop();
+    if completion == Completion::Interrupt {
+        ring.enable_interrupt(ring.avail_idx.wrapping_sub(1));
+        interrupts::wait_until(|| ring.used_idx() == ring.avail_idx);
+    } else {
+        while ring.used_idx() != ring.avail_idx {
+            core::hint::spin_loop();
+        }
     }
     Ok(kicks)
 }
@@ -254,7 +318,13 @@ fn frame_matches(addr: usize, i: u32, size: usize) -> bool {
 /// Brings the device up with every RX buffer posted, then receives `frames`
 /// frames of `size` bytes, checking each, and gives each buffer back.
 /// Returns the kicks it made.
-pub fn rx(base: usize, frames: u32, size: usize, event_idx: bool) -> Result<u32, &'static str> {
+pub fn rx(
+    base: usize,
+    frames: u32,
+    size: usize,
+    event_idx: bool,
+    completion: Completion,
+) -> Result<u32, &'static str> {
     let dev = bring_up(base, event_idx, RX, (RX_DESC, RX_AVAIL, RX_USED))?;
     for slot in 0..QUEUE_SIZE {
         let buf = RX_BUFS + usize::from(slot) * BUF_SIZE;
@@ -268,8 +338,10 @@ pub fn rx(base: usize, frames: u32, size: usize, event_idx: bool) -> Result<u32,
         put_u16(RX_AVAIL + 4 + 2 * usize::from(slot), slot);
     }
     if event_idx {
-        // Polling: never ask for an interrupt.
+        // Not before the first frame (interrupt mode asks per wait).
         put_u16(RX_AVAIL + 4 + 2 * usize::from(QUEUE_SIZE), 0xffff);
+    } else if completion == Completion::Interrupt {
+        put_u16(RX_AVAIL, VRING_AVAIL_F_NO_INTERRUPT);
     }
     fence(Ordering::Release);
     put_u16(RX_AVAIL + 2, QUEUE_SIZE);
@@ -289,8 +361,18 @@ pub fn rx(base: usize, frames: u32, size: usize, event_idx: bool) -> Result<u32,
     let mut kicks = 1;
     let mut seen: u16 = 0;
     for i in 0..frames {
-        while get_u16(RX_USED + 2) == seen {
-            core::hint::spin_loop();
+        if ring.used_idx() == seen {
+            if completion == Completion::Interrupt {
+                // NAPI: sleep until the device signals, then drain with
+                // interrupts disabled until the ring is empty again.
+                ring.enable_interrupt(seen);
+                interrupts::wait_until(|| ring.used_idx() != seen);
+                ring.disable_interrupt();
+            } else {
+                while ring.used_idx() == seen {
+                    core::hint::spin_loop();
+                }
+            }
         }
         fence(Ordering::Acquire);
         let elem = RX_USED + 4 + 8 * usize::from(seen % QUEUE_SIZE);

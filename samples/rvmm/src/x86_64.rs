@@ -1,5 +1,6 @@
 //! Putting a vCPU straight into 64-bit long mode: a GDT with a 64-bit code
-//! segment, identity-mapped page tables (2 MiB pages over the first GiB),
+//! segment, identity-mapped page tables (2 MiB pages over the first 4 GiB,
+//! so that the guest reaches RAM, device windows and the LAPIC/IOAPIC),
 //! CR0.PE|PG, CR4.PAE, EFER.LME|LMA.
 
 use crate::memory::GuestRam;
@@ -12,7 +13,9 @@ use vm_memory::{Bytes, GuestAddress};
 const GDT_ADDR: u64 = 0x500;
 const PML4_ADDR: u64 = 0x9000;
 const PDPT_ADDR: u64 = 0xa000;
+/// Four page directories, one per GiB, from here.
 const PD_ADDR: u64 = 0xb000;
+const MAPPED_GIB: u64 = 4;
 /// The guest's initial stack pointer (grows down, below the program).
 pub const STACK_TOP: u64 = 0x8_0000;
 
@@ -47,11 +50,18 @@ pub fn write_boot_tables(ram: &GuestRam) -> Result<()> {
     for (i, entry) in GDT.iter().enumerate() {
         ram.write_obj(*entry, GuestAddress(GDT_ADDR + 8 * i as u64))?;
     }
-    // PML4[0] -> PDPT, PDPT[0] -> PD, PD[i] -> 2 MiB page i (present, writable, large).
+    // PML4[0] -> PDPT, PDPT[g] -> PD g, PD g[i] -> 2 MiB page (present,
+    // writable, large); pages at and above 3 GiB are device memory, so
+    // uncached (PCD|PWT), as firmware would leave them.
     ram.write_obj(PDPT_ADDR | 0x3, GuestAddress(PML4_ADDR))?;
-    ram.write_obj(PD_ADDR | 0x3, GuestAddress(PDPT_ADDR))?;
-    for i in 0..512u64 {
-        ram.write_obj((i << 21) | 0x83, GuestAddress(PD_ADDR + 8 * i))?;
+    for gib in 0..MAPPED_GIB {
+        let pd = PD_ADDR + 0x1000 * gib;
+        ram.write_obj(pd | 0x3, GuestAddress(PDPT_ADDR + 8 * gib))?;
+        let cache = if gib >= 3 { 0x18 } else { 0 };
+        for i in 0..512u64 {
+            let page = (gib << 30) | (i << 21);
+            ram.write_obj(page | 0x83 | cache, GuestAddress(pd + 8 * i))?;
+        }
     }
     Ok(())
 }
