@@ -148,7 +148,6 @@ pub fn init(line: u8, trigger: Trigger) {
 }
 
 /// Runs `hook` in the interrupt handler before each EOI.
-#[allow(dead_code)] // for the e1000 driver, which must clear its level line
 pub fn set_hook(hook: fn()) {
     HOOK.store(hook as usize, Ordering::Relaxed);
 }

@@ -6,6 +6,8 @@
 #![no_std]
 #![no_main]
 
+mod e1000;
+mod frames;
 mod interrupts;
 mod virtio;
 
@@ -28,6 +30,10 @@ const WORKLOAD_VIRTIO_TX: u32 = 2;
 const WORKLOAD_VIRTIO_BAD_RING: u32 = 3;
 const WORKLOAD_VIRTIO_BAD_BUFFER: u32 = 4;
 const WORKLOAD_VIRTIO_RX: u32 = 5;
+const WORKLOAD_E1000_TX: u32 = 6;
+const WORKLOAD_E1000_RX: u32 = 7;
+const WORKLOAD_E1000_ORDER: u32 = 8;
+const WORKLOAD_E1000_BAD: u32 = 9;
 
 fn outb(port: u16, value: u8) {
     // SAFETY: port I/O to rvmm's own ports; it has no memory effects.
@@ -72,7 +78,7 @@ fn finish(result: Result<u32, &str>, done: &str, frames: u32) -> ! {
         Ok(kicks) => {
             out32(RESULT_PORT, kicks);
             out32(RESULT_PORT, interrupts::count());
-            print("rvmm-guest: virtio-net ");
+            print("rvmm-guest: ");
             print(done);
             print(": ");
             print_u32(frames);
@@ -84,7 +90,7 @@ fn finish(result: Result<u32, &str>, done: &str, frames: u32) -> ! {
             exit(0)
         }
         Err(why) => {
-            print("rvmm-guest: virtio-net: ");
+            print("rvmm-guest: ");
             print(why);
             print("\n");
             exit(3)
@@ -138,17 +144,32 @@ pub extern "C" fn _start() -> ! {
             let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
             let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
             let result = virtio::tx(base, frames, size, event_idx, completion(), mistake);
-            finish(result, "TX done", frames)
+            finish(result, "virtio-net TX done", frames)
         }
         WORKLOAD_VIRTIO_RX => {
             let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
             let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
             finish(
                 virtio::rx(base, frames, size, event_idx, completion()),
-                "RX done, checked",
+                "virtio-net RX done, checked",
                 frames,
             )
         }
+        WORKLOAD_E1000_TX => {
+            let (frames, size) = (config(1), config(2) as usize);
+            let result = e1000::tx(frames, size, config(7) != 0);
+            finish(result, "e1000 TX done", frames)
+        }
+        WORKLOAD_E1000_RX => {
+            let (frames, size) = (config(1), config(2) as usize);
+            finish(e1000::rx(frames, size), "e1000 RX done, checked", frames)
+        }
+        WORKLOAD_E1000_ORDER => finish(e1000::order(), "e1000 ordering pattern written", 0),
+        WORKLOAD_E1000_BAD => finish(
+            e1000::bad_input(config(2) as usize),
+            "e1000 bad input survived",
+            1,
+        ),
         _ => {
             print("rvmm-guest: unknown workload\n");
             exit(2)

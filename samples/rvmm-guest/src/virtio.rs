@@ -5,6 +5,7 @@
 //! `virtqueue_enable_cb_delayed`) and at the end; RX NAPI-style (enable,
 //! sleep until the interrupt, disable, drain everything, repeat).
 
+use crate::frames::{frame_matches, put_bytes, write_frame};
 use crate::interrupts;
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{fence, Ordering};
@@ -138,26 +139,6 @@ fn put_u16(addr: usize, value: u16) {
 fn get_u16(addr: usize) -> u16 {
     // SAFETY: as above.
     u16::from_le(unsafe { read_volatile(addr as *const u16) })
-}
-
-fn put_bytes(addr: usize, bytes: &[u8]) {
-    for (i, b) in bytes.iter().enumerate() {
-        // SAFETY: as above.
-        unsafe { write_volatile((addr + i) as *mut u8, *b) }
-    }
-}
-
-/// Test frame `i` (the same pattern the host side checks): broadcast, a
-/// local source address, EtherType 0x88b5, then payload bytes.
-fn write_frame(addr: usize, i: u32, size: usize) {
-    put_bytes(addr, &[0xff; 6]);
-    put_bytes(addr + 6, &[0x02, 0, 0, 0, 0, 1]);
-    put_bytes(addr + 12, &0x88b5u16.to_be_bytes());
-    for j in 0..size.saturating_sub(14) {
-        let b = (i as usize).wrapping_mul(31).wrapping_add(j) as u8;
-        // SAFETY: inside this frame's buffer.
-        unsafe { write_volatile((addr + 14 + j) as *mut u8, b) }
-    }
 }
 
 /// Resets the device, negotiates VERSION_1 (+ EVENT_IDX) and programs
@@ -299,20 +280,6 @@ pub fn tx(
         }
     }
     Ok(kicks)
-}
-
-/// Whether frame `i` of `size` bytes (the pattern `write_frame` makes) is at `addr`.
-fn frame_matches(addr: usize, i: u32, size: usize) -> bool {
-    let byte = |off: usize| {
-        // SAFETY: inside a posted RX buffer in guest RAM.
-        unsafe { read_volatile((addr + off) as *const u8) }
-    };
-    let head: [u8; 14] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5,
-    ];
-    head.iter().enumerate().all(|(j, b)| byte(j) == *b)
-        && (0..size.saturating_sub(14))
-            .all(|j| byte(14 + j) == (i as usize).wrapping_mul(31).wrapping_add(j) as u8)
 }
 
 /// Brings the device up with every RX buffer posted, then receives `frames`

@@ -1,9 +1,10 @@
 //! rvmm: a small VMM on KVM (rust-vmm crates) that runs rvmm's tiny
 //! bare-metal guest in 64-bit long mode.
 
-// The e1000 device model; the VMM wires it up in a later change.
-#[allow(dead_code)]
+mod coalesced_ring;
 mod e1000;
+mod e1000_device;
+mod e1000_order;
 mod kvm_stats;
 mod memory;
 mod net_device;
@@ -18,7 +19,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kvm_ioctls::Kvm;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+use vm_memory::{Bytes, GuestAddress};
 
 #[derive(Parser)]
 #[command(about = "A small KVM VMM for rvhost's experiments")]
@@ -60,6 +63,17 @@ enum Command {
         /// sleeping until the device interrupts it.
         #[arg(long)]
         poll: bool,
+        /// e1000: interrupt mitigation in the device.
+        #[arg(long, value_enum, default_value = "off")]
+        e1000_mitigation: E1000Mitigation,
+        /// e1000: put BAR0's side-effect-free registers in KVM's coalesced
+        /// MMIO ring.
+        #[arg(long, value_enum, default_value = "off")]
+        coalesced_mmio: OnOff,
+        /// e1000: the guest driver defers TDT writes while a TX interrupt
+        /// is pending (Rizzo's `lem` change).
+        #[arg(long)]
+        tdt_deferral: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -81,6 +95,60 @@ enum Workload {
     VirtioBadBuffer = 4,
     /// Receive frames rvmm sends into the tap; the guest checks each.
     VirtioRx = 5,
+    /// Send frames through the e1000.
+    E1000Tx = 6,
+    /// Receive frames through the e1000; the guest checks each.
+    E1000Rx = 7,
+    /// Interleave coalesced and exiting e1000 register writes; rvmm checks
+    /// that the device applied them in program order.
+    E1000Order = 8,
+    /// Program the e1000 badly (TDLEN not a multiple of 128, TDT beyond
+    /// the ring, a descriptor outside RAM), then send one good frame.
+    E1000Bad = 9,
+}
+
+impl Workload {
+    fn e1000(self) -> bool {
+        matches!(
+            self,
+            Workload::E1000Tx | Workload::E1000Rx | Workload::E1000Order | Workload::E1000Bad
+        )
+    }
+}
+
+/// `--e1000-mitigation`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum E1000Mitigation {
+    /// An interrupt whenever a cause is set and unmasked.
+    Off,
+    /// ITR/TADV/RADV honoured as QEMU does (at most one per interval).
+    Itr,
+    /// Rizzo's 2012 batching: later interrupts from a deferred handler.
+    Batch,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+/// The e1000 mode's name in results (the seeds' table).
+fn e1000_mode(mitigation: E1000Mitigation, coalesced: bool, tdt_deferral: bool) -> String {
+    let mut name = match (mitigation, coalesced) {
+        (E1000Mitigation::Off, false) => "baseline",
+        (E1000Mitigation::Off, true) => "coalesced",
+        (E1000Mitigation::Itr, _) => "mitigation",
+        (E1000Mitigation::Batch, _) => "mitigation-batch",
+    }
+    .to_string();
+    if coalesced && mitigation != E1000Mitigation::Off {
+        name += "+coalesced";
+    }
+    if tdt_deferral {
+        name += "+tdt-deferral";
+    }
+    name
 }
 
 /// Which vhost-net device carries the virtio-net data path.
@@ -138,8 +206,12 @@ fn run(cli: Cli) -> Result<u8> {
             size,
             event_idx,
             poll,
+            e1000_mitigation,
+            coalesced_mmio,
+            tdt_deferral,
             json,
         } => {
+            let coalesced = coalesced_mmio == OnOff::On;
             let image =
                 std::fs::read(&guest).with_context(|| format!("reading {}", guest.display()))?;
             let kvm = Kvm::new().context("opening /dev/kvm (is KVM available?)")?;
@@ -147,7 +219,7 @@ fn run(cli: Cli) -> Result<u8> {
                 kvm.get_api_version() == 12,
                 "/dev/kvm does not answer as KVM (KVM_GET_API_VERSION)"
             );
-            let vm = kvm.create_vm().context("KVM_CREATE_VM")?;
+            let vm = std::sync::Arc::new(kvm.create_vm().context("KVM_CREATE_VM")?);
             // Intel needs a TSS address below 4 GiB; an in-kernel irqchip is
             // what irqfd will need.
             vm.set_tss_address(0xfffb_d000)
@@ -156,7 +228,7 @@ fn run(cli: Cli) -> Result<u8> {
             let ram = memory::ram(mem_mib << 20)?;
             let entry = memory::load_elf(&ram, &image)?;
             x86_64::write_boot_tables(&ram)?;
-            let config: [u32; 7] = [
+            let config: [u32; 8] = [
                 workload as u32,
                 frames,
                 size,
@@ -164,6 +236,7 @@ fn run(cli: Cli) -> Result<u8> {
                 net_device::MMIO_BASE as u32,
                 (net_device::MMIO_BASE >> 32) as u32,
                 u32::from(!poll),
+                u32::from(tdt_deferral),
             ];
             vm_memory::Bytes::write_obj(&ram, config, vm_memory::GuestAddress(CONFIG_ADDR))?;
             let region = kvm_bindings::kvm_userspace_memory_region {
@@ -199,29 +272,83 @@ fn run(cli: Cli) -> Result<u8> {
                     let device =
                         net_device::NetDevice::new(&vm, backend.data_path(&ram), map, tap)?;
                     if workload == Workload::VirtioRx {
-                        feed_tap(
-                            sniff.try_clone()?,
-                            ram.clone(),
-                            device.rx_used(),
-                            frames,
-                            size as usize,
-                        );
+                        let (ram, rx_used) = (ram.clone(), device.rx_used());
+                        // The guest's progress: the RX used index, once the ring is up.
+                        let received = move || match rx_used.load(Ordering::Acquire) {
+                            0 => None,
+                            used => ram.read_obj::<u16>(GuestAddress(used + 2)).ok(),
+                        };
+                        feed_tap(sniff.try_clone()?, received, frames, size as usize);
                     }
                     sniffer = Some(sniff);
                     Box::new(device)
                 }
                 None => Box::new(vcpu::NoDevices),
             };
+            anyhow::ensure!(
+                !(workload.e1000() && net.is_some()),
+                "the e1000 workloads bring their own NIC: drop --net"
+            );
+            let mut e1000 = None;
+            if workload.e1000() {
+                // SAFETY: plain unshare(2) of this (single-threaded) process.
+                let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+                nettest::check(ret, "unshare(CLONE_NEWNET)")?;
+                let (tap, sniff) = nettest::backend_and_sniffer(nettest::Backend::Tap)?;
+                let ring = if coalesced {
+                    coalesced_ring::CoalescedRing::map(&kvm, &vcpu)?
+                } else {
+                    None
+                };
+                let options = e1000_device::Options {
+                    mitigation: match e1000_mitigation {
+                        E1000Mitigation::Off => e1000::Mitigation::Off,
+                        E1000Mitigation::Itr => e1000::Mitigation::Itr,
+                        E1000Mitigation::Batch => e1000::Mitigation::Batch,
+                    },
+                    coalesced,
+                    trace_writes: workload == Workload::E1000Order,
+                };
+                let device = e1000_device::E1000Device::new(vm.clone(), &ram, tap, ring, options)?;
+                if workload == Workload::E1000Rx {
+                    let delivered = device.delivered();
+                    let received = move || Some(delivered.load(Ordering::Acquire) as u16);
+                    feed_tap(sniff.try_clone()?, received, frames, size as usize);
+                }
+                sniffer = Some(sniff);
+                e1000 = Some(device);
+            }
             let stats = kvm_stats::VcpuStats::open(&vcpu)?;
             let before = stats.read()?;
-            let report = vcpu::run(&mut vcpu, bus.as_mut(), Duration::from_secs(timeout))?;
+            let bus: &mut dyn vcpu::MmioBus = match e1000.as_mut() {
+                Some(device) => device,
+                None => bus.as_mut(),
+            };
+            let report = vcpu::run(&mut vcpu, bus, Duration::from_secs(timeout))?;
             let kvm_counts = kvm_stats::delta(&before, &stats.read()?);
-            let verified = match &sniffer {
-                Some(sniff) if report.status == 0 && workload == Workload::VirtioTx => {
-                    Some(verify_frames(sniff, frames, size as usize)?)
+            let device_summary = bus.summary();
+            let sent = match workload {
+                Workload::VirtioTx | Workload::E1000Tx => Some(frames),
+                Workload::E1000Bad => Some(1),
+                _ => None,
+            };
+            let verified = match (&sniffer, sent) {
+                (Some(sniff), Some(n)) if report.status == 0 => {
+                    Some(verify_frames(sniff, n, size as usize)?)
                 }
                 _ => None,
             };
+            if let (Some(device), Workload::E1000Order) = (&e1000, workload) {
+                if report.status == 0 {
+                    let applied = device.applied_writes()?;
+                    let coalesced_count = applied.iter().filter(|w| w.coalesced).count();
+                    e1000_order::check(&applied)?;
+                    println!(
+                        "rvmm: e1000: {} register writes ({coalesced_count} through the coalesced ring) applied in program order",
+                        applied.len()
+                    );
+                }
+            }
             if json {
                 let mut out = run_json::common(&report, &kvm_counts, verified);
                 if let (Some(net), Workload::VirtioTx | Workload::VirtioRx) = (net, workload) {
@@ -238,6 +365,21 @@ fn run(cli: Cli) -> Result<u8> {
                         packets: frames,
                     };
                     case.add_to(&mut out, &report, &kvm_counts, poll);
+                }
+                if let Workload::E1000Tx | Workload::E1000Rx = workload {
+                    let mode = e1000_mode(e1000_mitigation, coalesced, tdt_deferral);
+                    let case = run_json::Case {
+                        device: "e1000",
+                        backend: "user",
+                        mode: &mode,
+                        rx: workload == Workload::E1000Rx,
+                        size,
+                        packets: frames,
+                    };
+                    case.add_to(&mut out, &report, &kvm_counts, poll);
+                }
+                if let Some(summary) = device_summary {
+                    out["device_stats"] = summary;
                 }
                 println!("{out}");
             } else {
@@ -256,29 +398,22 @@ fn run(cli: Cli) -> Result<u8> {
 }
 
 /// Sends `frames` test frames into the tap from a thread, once the guest's
-/// RX queue is up, keeping at most 128 ahead of what the guest has received
-/// (so that nothing overflows the tap's queue while the guest catches up).
+/// receive path is up (`received` answers), keeping at most 128 ahead of
+/// what the guest has received (`received`, a wrapping count), so that
+/// nothing overflows the tap's queue while the guest catches up.
 fn feed_tap(
     sniffer: std::os::fd::OwnedFd,
-    ram: memory::GuestRam,
-    rx_used: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    received: impl Fn() -> Option<u16> + Send + 'static,
     frames: u32,
     size: usize,
 ) {
     use std::os::fd::AsRawFd;
-    use std::sync::atomic::Ordering;
     std::thread::spawn(move || {
-        let used = loop {
-            match rx_used.load(Ordering::Acquire) {
-                0 => std::thread::sleep(Duration::from_millis(1)),
-                gpa => break gpa,
-            }
-        };
-        let received = || {
-            vm_memory::Bytes::read_obj::<u16>(&ram, vm_memory::GuestAddress(used + 2)).unwrap_or(0)
-        };
+        while received().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         for i in 0..frames {
-            while (i as u16).wrapping_sub(received()) >= 128 {
+            while (i as u16).wrapping_sub(received().unwrap_or(0)) >= 128 {
                 std::thread::yield_now();
             }
             let f = nettest::frame(i, size);

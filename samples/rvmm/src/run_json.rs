@@ -40,16 +40,16 @@ pub fn common(
 }
 
 /// The benchmark case a traffic run was.
-pub struct Case {
+pub struct Case<'a> {
     pub device: &'static str,
     pub backend: &'static str,
-    pub mode: &'static str,
+    pub mode: &'a str,
     pub rx: bool,
     pub size: u32,
     pub packets: u32,
 }
 
-impl Case {
+impl Case<'_> {
     /// Adds the case and its per-packet figures. The guest reports its kicks
     /// (or doorbell writes) and the interrupts it took on the result port.
     pub fn add_to(

@@ -21,6 +21,18 @@ pub trait MmioBus {
     fn read(&mut self, addr: u64, data: &mut [u8]) -> Result<bool>;
     /// A guest write; `Ok(false)` if nothing is mapped at `addr`.
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<bool>;
+    /// A guest port read; `Ok(false)` if no device has `port`.
+    fn pio_read(&mut self, _port: u16, _data: &mut [u8]) -> Result<bool> {
+        Ok(false)
+    }
+    /// A guest port write; `Ok(false)` if no device has `port`.
+    fn pio_write(&mut self, _port: u16, _data: &[u8]) -> Result<bool> {
+        Ok(false)
+    }
+    /// Something to say once the run is over (e.g. device statistics).
+    fn summary(&mut self) -> Option<serde_json::Value> {
+        None
+    }
     /// A problem a device noticed on its own, if any (reported when the
     /// watchdog ends a run).
     fn fault(&self) -> Option<String> {
@@ -115,8 +127,18 @@ pub fn run(vcpu: &mut VcpuFd, bus: &mut dyn MmioBus, timeout: Duration) -> Resul
                 count("io_out");
                 break data.first().copied().unwrap_or(0);
             }
-            Ok(VcpuExit::IoOut(port, _)) => bail!("guest wrote to unknown port {port:#x}"),
-            Ok(VcpuExit::IoIn(port, _)) => bail!("guest read from unknown port {port:#x}"),
+            Ok(VcpuExit::IoOut(port, data)) => {
+                count("io_out");
+                if !bus.pio_write(port, data)? {
+                    bail!("guest wrote to unknown port {port:#x}");
+                }
+            }
+            Ok(VcpuExit::IoIn(port, data)) => {
+                count("io_in");
+                if !bus.pio_read(port, data)? {
+                    bail!("guest read from unknown port {port:#x}");
+                }
+            }
             Ok(VcpuExit::MmioRead(addr, data)) => {
                 count("mmio_read");
                 if !bus.read(addr, data)? {

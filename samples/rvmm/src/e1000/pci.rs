@@ -136,19 +136,9 @@ impl PciConfig {
         self.write(offset, merged);
     }
 
-    /// The command register.
-    pub fn command(&self) -> u16 {
-        self.command
-    }
-
     /// Whether DMA is allowed (command: bus master).
     pub fn bus_master(&self) -> bool {
         self.command & CMD_BUS_MASTER != 0
-    }
-
-    /// The interrupt line register (what firmware/OS wrote).
-    pub fn interrupt_line(&self) -> u8 {
-        self.interrupt_line
     }
 
     /// BAR0's base when memory decoding is on and the BAR holds an
@@ -206,7 +196,7 @@ mod tests {
         p.write(4, 0xFFFF_FFFF);
         assert_eq!(p.read(4), u32::from(CMD_WRITABLE));
         p.write_sized(0x3C, 1, 11);
-        assert_eq!(p.interrupt_line(), 11);
+        assert_eq!(p.read(0x3c) & 0xff, 11);
         assert_eq!(p.read(0x3C), 0x0000_010B);
         p.write(0x3C, 0xFFFF_FF05);
         assert_eq!(p.read(0x3C), 0x0000_0105);

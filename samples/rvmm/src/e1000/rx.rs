@@ -22,8 +22,6 @@ pub const MAX_RX_FRAME: usize = 16 * 1024;
 pub const MAX_RX_FRAME_NO_LPE: usize = 1522;
 /// Shorter frames are padded to this (64 bytes on the wire less the CRC).
 pub const MIN_RX_FRAME: usize = 60;
-/// Length of the Ethernet CRC appended unless RCTL.SECRC strips it.
-const FCS_LEN: usize = 4;
 /// RX status bits: descriptor done, end of packet, ignore checksum
 /// indication (no RX checksum offload).
 const STA_DD: u8 = 1 << 0;
