@@ -35,7 +35,7 @@ check:
 	scripts/check
 
 run:
-	scripts/run
+	scripts/run $(ARGS)
 
 clean:
 	@test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 clean
