@@ -143,7 +143,7 @@ impl Shared {
             state.line = level;
         }
         while let Some(message) = state.model.take_log() {
-            eprintln!("rvmm: e1000: {message}");
+            eprintln!("rvmm: {message}");
         }
         // An awake I/O thread (io_wake_at 0) looks at both before it sleeps.
         let sleeping_until = state.io_wake_at;
