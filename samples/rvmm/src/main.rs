@@ -381,6 +381,18 @@ fn run(cli: Cli) -> Result<u8> {
                 if let Some(summary) = device_summary {
                     out["device_stats"] = summary;
                 }
+                if let Some(pps) = out["pps"].as_f64() {
+                    // A line for whoever watches a long matrix go by.
+                    eprintln!(
+                        "rvmm: {} {} {}: {pps:.0} pps, {:.3} exits/packet, {:.3} interrupts/packet, {:.3} kicks/packet",
+                        out["device"].as_str().unwrap_or(""),
+                        out["backend"].as_str().unwrap_or(""),
+                        out["mode"].as_str().unwrap_or(""),
+                        out["exits_per_packet"].as_f64().unwrap_or(0.0),
+                        out["interrupts_per_packet"].as_f64().unwrap_or(0.0),
+                        out["kicks_per_packet"].as_f64().unwrap_or(0.0),
+                    );
+                }
                 println!("{out}");
             } else {
                 print!("{}", report.console);
