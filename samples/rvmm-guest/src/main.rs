@@ -143,14 +143,30 @@ pub extern "C" fn _start() -> ! {
             };
             let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
             let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
-            let result = virtio::tx(base, frames, size, event_idx, completion(), mistake);
+            let indirect = config(8) & 1 != 0;
+            let result = virtio::tx(
+                base,
+                frames,
+                size,
+                event_idx,
+                indirect,
+                completion(),
+                mistake,
+            );
             finish(result, "virtio-net TX done", frames)
         }
         WORKLOAD_VIRTIO_RX => {
             let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
             let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
             finish(
-                virtio::rx(base, frames, size, event_idx, completion()),
+                virtio::rx(
+                    base,
+                    frames,
+                    size,
+                    event_idx,
+                    config(8) & 2 != 0,
+                    completion(),
+                ),
                 "virtio-net RX done, checked",
                 frames,
             )

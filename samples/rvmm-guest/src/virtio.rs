@@ -9,11 +9,10 @@ use crate::frames::{frame_matches, put_bytes, write_frame};
 use crate::interrupts;
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{fence, Ordering};
-use rvhost_logic::split_ring::{need_event, Desc, VRING_DESC_F_WRITE, VRING_USED_F_NO_NOTIFY};
-
-/// `VRING_AVAIL_F_NO_INTERRUPT`: without EVENT_IDX, the driver's "don't
-/// interrupt me".
-const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
+use rvhost_logic::split_ring::{
+    need_event, Desc, VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT,
+    VRING_DESC_F_WRITE, VRING_USED_F_NO_NOTIFY,
+};
 /// The IOAPIC pin rvmm's irqfd raises for the device.
 pub const IRQ_LINE: u8 = 5;
 
@@ -40,11 +39,16 @@ const AVAIL: usize = 0x20_1000;
 const USED: usize = 0x20_2000;
 const BUFS: usize = 0x30_0000;
 const BUF_SIZE: usize = 2048;
+/// Per-slot indirect tables (two descriptors: header, frame).
+const INDIRECT_TABLES: usize = 0x20_4000;
 /// `struct virtio_net_hdr_mrg_rxbuf` (VERSION_1): 12 bytes, all zero on TX.
 const NET_HDR_LEN: usize = 12;
 
 const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
+/// Optional features the workloads can ask for.
+pub const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
+pub const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << 15;
 const STATUS_ACK: u32 = 1;
 const STATUS_DRIVER: u32 = 2;
 const STATUS_DRIVER_OK: u32 = 4;
@@ -146,6 +150,7 @@ fn get_u16(addr: usize) -> u16 {
 fn bring_up(
     base: usize,
     event_idx: bool,
+    extra_features: u64,
     queue: u32,
     rings: (usize, usize, usize),
 ) -> Result<Mmio, &'static str> {
@@ -160,7 +165,7 @@ fn bring_up(
     let low = dev.read(0x10);
     dev.write(0x14, 1);
     let offered = (u64::from(dev.read(0x10)) << 32) | u64::from(low);
-    let mut wanted = VIRTIO_F_VERSION_1;
+    let mut wanted = VIRTIO_F_VERSION_1 | extra_features;
     if event_idx {
         wanted |= VIRTIO_RING_F_EVENT_IDX;
     }
@@ -204,13 +209,19 @@ pub fn tx(
     frames: u32,
     size: usize,
     event_idx: bool,
+    indirect: bool,
     completion: Completion,
     mistake: Mistake,
 ) -> Result<u32, &'static str> {
     if size < 14 || size + NET_HDR_LEN > BUF_SIZE {
         return Err("bad frame size");
     }
-    let dev = bring_up(base, event_idx, TX, (DESC, AVAIL, USED))?;
+    let extra = if indirect {
+        VIRTIO_RING_F_INDIRECT_DESC
+    } else {
+        0
+    };
+    let dev = bring_up(base, event_idx, extra, TX, (DESC, AVAIL, USED))?;
     if mistake == Mistake::RingOutsideRam {
         dev.write(0x84, 0x100);
     }
@@ -256,11 +267,36 @@ pub fn tx(
         } else {
             buf as u64
         };
-        let desc = Desc {
-            addr,
-            len: (NET_HDR_LEN + size) as u32,
-            flags: 0,
-            next: 0,
+        let desc = if indirect {
+            // The header and the frame as a two-entry indirect table.
+            let table = INDIRECT_TABLES + 32 * usize::from(slot);
+            let header = Desc {
+                addr,
+                len: NET_HDR_LEN as u32,
+                flags: VRING_DESC_F_NEXT,
+                next: 1,
+            };
+            let frame = Desc {
+                addr: addr + NET_HDR_LEN as u64,
+                len: size as u32,
+                flags: 0,
+                next: 0,
+            };
+            put_bytes(table, &header.to_le_bytes());
+            put_bytes(table + 16, &frame.to_le_bytes());
+            Desc {
+                addr: table as u64,
+                len: 32,
+                flags: VRING_DESC_F_INDIRECT,
+                next: 0,
+            }
+        } else {
+            Desc {
+                addr,
+                len: (NET_HDR_LEN + size) as u32,
+                flags: 0,
+                next: 0,
+            }
         };
         put_bytes(DESC + 16 * usize::from(slot), &desc.to_le_bytes());
         if event_idx && completion == Completion::Poll {
@@ -290,9 +326,11 @@ pub fn rx(
     frames: u32,
     size: usize,
     event_idx: bool,
+    mergeable: bool,
     completion: Completion,
 ) -> Result<u32, &'static str> {
-    let dev = bring_up(base, event_idx, RX, (RX_DESC, RX_AVAIL, RX_USED))?;
+    let extra = if mergeable { VIRTIO_NET_F_MRG_RXBUF } else { 0 };
+    let dev = bring_up(base, event_idx, extra, RX, (RX_DESC, RX_AVAIL, RX_USED))?;
     for slot in 0..QUEUE_SIZE {
         let buf = RX_BUFS + usize::from(slot) * BUF_SIZE;
         let desc = Desc {
@@ -348,6 +386,11 @@ pub fn rx(
         seen = seen.wrapping_add(1);
         if id >= QUEUE_SIZE || len != NET_HDR_LEN + size {
             return Err("an RX buffer came back with the wrong length");
+        }
+        // With mergeable buffers, `num_buffers`: one 2048-byte buffer holds
+        // any frame here. (Without, upstream vhost-net leaves the field 0.)
+        if mergeable && get_u16(RX_BUFS + usize::from(id) * BUF_SIZE + 10) != 1 {
+            return Err("an RX header's num_buffers is not 1");
         }
         if !frame_matches(RX_BUFS + usize::from(id) * BUF_SIZE + NET_HDR_LEN, i, size) {
             return Err("an RX frame differs from what was sent");

@@ -36,8 +36,10 @@ const CONFIG_DATA: u16 = 0xcfc;
 /// ring: the guest's RDT write may sit in the coalesced ring, unseen,
 /// until someone drains it.
 const HELD_FRAME_RETRY_NS: u64 = 1_000_000;
-/// Its longest sleep otherwise (it also wakes for the tap and the vCPU).
-const IDLE_NS: u64 = 50_000_000;
+/// Its longest sleep otherwise: it wakes for the tap and the vCPU, so this
+/// is only a backstop (and long enough that it does not drain the
+/// coalesced ring behind the vCPU's back in the ordering test).
+const IDLE_NS: u64 = 1_000_000_000;
 /// At most this many writes are kept for `--trace-writes`.
 const TRACE_LIMIT: usize = 100_000;
 

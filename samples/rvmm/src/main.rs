@@ -59,6 +59,13 @@ enum Command {
         /// virtio-tx: the guest negotiates VIRTIO_RING_F_EVENT_IDX.
         #[arg(long)]
         event_idx: bool,
+        /// virtio-tx: the guest sends each frame through an indirect table
+        /// (VIRTIO_RING_F_INDIRECT_DESC).
+        #[arg(long)]
+        indirect: bool,
+        /// virtio-rx: the guest negotiates VIRTIO_NET_F_MRG_RXBUF.
+        #[arg(long)]
+        mrg_rxbuf: bool,
         /// The guest polls used rings with interrupts off instead of
         /// sleeping until the device interrupts it.
         #[arg(long)]
@@ -173,8 +180,10 @@ impl NetBackend {
 
     fn data_path(self, ram: &memory::GuestRam) -> net_device::DataPath {
         match self {
-            NetBackend::Rvhost => net_device::DataPath::Vhost("/dev/rvhost-net".into()),
-            NetBackend::Vhost => net_device::DataPath::Vhost("/dev/vhost-net".into()),
+            NetBackend::Rvhost => {
+                net_device::DataPath::Vhost("/dev/rvhost-net".into(), ram.clone())
+            }
+            NetBackend::Vhost => net_device::DataPath::Vhost("/dev/vhost-net".into(), ram.clone()),
             NetBackend::User => net_device::DataPath::User(ram.clone()),
         }
     }
@@ -205,6 +214,8 @@ fn run(cli: Cli) -> Result<u8> {
             frames,
             size,
             event_idx,
+            indirect,
+            mrg_rxbuf,
             poll,
             e1000_mitigation,
             coalesced_mmio,
@@ -228,7 +239,7 @@ fn run(cli: Cli) -> Result<u8> {
             let ram = memory::ram(mem_mib << 20)?;
             let entry = memory::load_elf(&ram, &image)?;
             x86_64::write_boot_tables(&ram)?;
-            let config: [u32; 8] = [
+            let config: [u32; 9] = [
                 workload as u32,
                 frames,
                 size,
@@ -237,6 +248,7 @@ fn run(cli: Cli) -> Result<u8> {
                 (net_device::MMIO_BASE >> 32) as u32,
                 u32::from(!poll),
                 u32::from(tdt_deferral),
+                u32::from(indirect) | u32::from(mrg_rxbuf) << 1,
             ];
             vm_memory::Bytes::write_obj(&ram, config, vm_memory::GuestAddress(CONFIG_ADDR))?;
             let region = kvm_bindings::kvm_userspace_memory_region {
@@ -342,9 +354,9 @@ fn run(cli: Cli) -> Result<u8> {
                 if report.status == 0 {
                     let applied = device.applied_writes()?;
                     let coalesced_count = applied.iter().filter(|w| w.coalesced).count();
-                    e1000_order::check(&applied)?;
+                    let fallbacks = e1000_order::check(&applied)?;
                     println!(
-                        "rvmm: e1000: {} register writes ({coalesced_count} through the coalesced ring) applied in program order",
+                        "rvmm: e1000: {} register writes ({coalesced_count} through the coalesced ring, {fallbacks} of the ring's by exit when it was full) applied in program order",
                         applied.len()
                     );
                 }
@@ -365,6 +377,8 @@ fn run(cli: Cli) -> Result<u8> {
                         packets: frames,
                     };
                     case.add_to(&mut out, &report, &kvm_counts, poll);
+                    out["indirect"] = indirect.into();
+                    out["mrg_rxbuf"] = mrg_rxbuf.into();
                 }
                 if let Workload::E1000Tx | Workload::E1000Rx = workload {
                     let mode = e1000_mode(e1000_mitigation, coalesced, tdt_deferral);

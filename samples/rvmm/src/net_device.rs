@@ -10,7 +10,6 @@ use crate::vhost_net::{self, RamMap};
 use crate::virtio_mmio::{Event, VirtioMmio, MMIO_SIZE, NUM_QUEUES, QUEUE_NOTIFY};
 use anyhow::{Context, Result};
 use kvm_ioctls::{IoEventAddress, VmFd};
-use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,11 +24,13 @@ pub const IRQ_GSI: u32 = 5;
 const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 const VIRTIO_NET_F_MAC: u64 = 1 << 5;
+const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << 15;
+const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
 
 /// Who moves the packets.
 pub enum DataPath {
-    /// A vhost-net device (its path).
-    Vhost(String),
+    /// A vhost-net device (its path) over this guest RAM.
+    Vhost(String, GuestRam),
     /// rvmm's own I/O thread.
     User(GuestRam),
 }
@@ -43,7 +44,7 @@ pub struct NetDevice {
     /// Signalled by the data path when it finds a malformed ring.
     err: EventFd,
     backend: OwnedFd,
-    vhost: Option<File>,
+    vhost: Option<vhost_net::KernNet>,
     user: Option<UserNet>,
     /// Guest-physical address of the RX used ring once the driver is up
     /// (0 before), for whoever feeds the tap.
@@ -69,7 +70,13 @@ impl NetDevice {
         let call = EventFd::new(libc::EFD_NONBLOCK)?;
         vm.register_irqfd(&call, IRQ_GSI).context("KVM_IRQFD")?;
         let err = EventFd::new(libc::EFD_NONBLOCK)?;
-        let features = VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX | VIRTIO_NET_F_MAC;
+        // Every data path handles indirect tables and mergeable RX buffers
+        // (rvmm's own loop always fits a frame in one 2048-byte buffer).
+        let features = VIRTIO_F_VERSION_1
+            | VIRTIO_RING_F_EVENT_IDX
+            | VIRTIO_RING_F_INDIRECT_DESC
+            | VIRTIO_NET_F_MRG_RXBUF
+            | VIRTIO_NET_F_MAC;
         Ok(Self {
             transport: VirtioMmio::new(features, [0x02, 0, 0, 0, 0, 0x02]),
             data_path,
@@ -126,9 +133,10 @@ impl MmioBus for NetDevice {
                 }
                 let backend = self.backend.as_raw_fd();
                 match &self.data_path {
-                    DataPath::Vhost(path) => {
+                    DataPath::Vhost(path, guest) => {
                         let dev = vhost_net::start(
                             path,
+                            guest,
                             &self.ram,
                             &self.transport,
                             &self.kicks,

@@ -1,18 +1,18 @@
 //! Handing a virtio-net device's rings to a vhost-net device (rvhost or
-//! upstream) at DRIVER_OK: the standard vhost ioctl sequence.
+//! upstream) at DRIVER_OK: the standard vhost ioctl sequence, through the
+//! `vhost` crate.
 
-use crate::virtio_mmio::VirtioMmio;
+use crate::memory::GuestRam;
+use crate::virtio_mmio::{VirtioMmio, QUEUE_NUM_MAX};
 use anyhow::{Context, Result};
-use nettest::{check, set_file, set_state};
+use nettest::set_file;
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, RawFd};
-use vhost::vhost_kern::vhost_binding::{
-    vhost_vring_addr, VHOST_NET_SET_BACKEND, VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE,
-    VHOST_SET_OWNER, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_BASE, VHOST_SET_VRING_CALL,
-    VHOST_SET_VRING_ERR, VHOST_SET_VRING_KICK, VHOST_SET_VRING_NUM,
-};
+use std::sync::Arc;
+use vhost::vhost_kern::vhost_binding::VHOST_NET_SET_BACKEND;
+use vhost::vhost_kern::VhostKernBackend;
+use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
 use vmm_sys_util::eventfd::EventFd;
-use vmm_sys_util::ioctl::{ioctl, ioctl_with_ptr, ioctl_with_ref};
 
 /// `VHOST_NET_F_VIRTIO_NET_HDR`: the vhost device handles the virtio-net
 /// header (the tap has none).
@@ -47,58 +47,90 @@ pub fn check_rings(ram: &RamMap, transport: &VirtioMmio) -> Result<()> {
     Ok(())
 }
 
+/// A vhost-net device opened from any path, driven through the `vhost`
+/// crate's kernel backend (`vhost::vhost_kern::net::Net` would always open
+/// `/dev/vhost-net`): implementing `VhostKernBackend` on our own fd gives
+/// the crate's `VhostBackend` ioctls for `/dev/rvhost-net` too.
+pub struct KernNet {
+    fd: File,
+    mem: Arc<GuestRam>,
+}
+
+impl AsRawFd for KernNet {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl VhostKernBackend for KernNet {
+    type AS = Arc<GuestRam>;
+
+    fn mem(&self) -> &Self::AS {
+        &self.mem
+    }
+}
+
 /// Opens `path` and starts its data path on the queues the driver made ready.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     path: &str,
+    guest: &GuestRam,
     ram: &RamMap,
     transport: &VirtioMmio,
     kicks: &[EventFd],
     call: &EventFd,
     err: &EventFd,
     backend: RawFd,
-) -> Result<File> {
+) -> Result<KernNet> {
     check_rings(ram, transport)?;
-    let dev = OpenOptions::new()
+    let fd = OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
         .with_context(|| format!("opening {path}"))?;
-    // SAFETY: no argument.
-    let ret = unsafe { ioctl(&dev, VHOST_SET_OWNER()) };
-    check(ret, "VHOST_SET_OWNER")?;
-    let features = transport.driver_features | VHOST_NET_F_VIRTIO_NET_HDR;
-    // SAFETY: reads one u64.
-    let ret = unsafe { ioctl_with_ref(&dev, VHOST_SET_FEATURES(), &features) };
-    check(ret, "VHOST_SET_FEATURES")?;
-    // struct vhost_memory with one region.
-    let table: [u64; 5] = [1, 0, ram.size, ram.host_addr, 0];
-    // SAFETY: a vhost_memory header and one region.
-    let ret = unsafe { ioctl_with_ptr(&dev, VHOST_SET_MEM_TABLE(), table.as_ptr()) };
-    check(ret, "VHOST_SET_MEM_TABLE")?;
+    let dev = KernNet {
+        fd,
+        mem: Arc::new(guest.clone()),
+    };
+    dev.set_owner().context("VHOST_SET_OWNER")?;
+    dev.set_features(transport.driver_features | VHOST_NET_F_VIRTIO_NET_HDR)
+        .context("VHOST_SET_FEATURES")?;
+    let region = VhostUserMemoryRegionInfo {
+        guest_phys_addr: 0,
+        memory_size: ram.size,
+        userspace_addr: ram.host_addr,
+        mmap_offset: 0,
+        mmap_handle: -1,
+    };
+    dev.set_mem_table(&[region])
+        .context("VHOST_SET_MEM_TABLE")?;
     for (index, queue) in transport.queues.iter().enumerate().filter(|(_, q)| q.ready) {
-        let index = index as u32;
-        set_state(&dev, VHOST_SET_VRING_NUM(), index, queue.num)?;
-        set_state(&dev, VHOST_SET_VRING_BASE(), index, 0)?;
-        let addr = vhost_vring_addr {
-            index,
+        let size = u16::try_from(queue.num).context("queue size")?;
+        dev.set_vring_num(index, size)
+            .context("VHOST_SET_VRING_NUM")?;
+        dev.set_vring_base(index, 0)
+            .context("VHOST_SET_VRING_BASE")?;
+        // Guest-physical ring addresses: the crate translates them through
+        // guest memory (and checks they fit) before the ioctl.
+        let config = VringConfigData {
+            queue_max_size: QUEUE_NUM_MAX as u16,
+            queue_size: size,
             flags: 0,
-            desc_user_addr: ram.host_addr + queue.desc,
-            used_user_addr: ram.host_addr + queue.device,
-            avail_user_addr: ram.host_addr + queue.driver,
-            log_guest_addr: 0,
+            desc_table_addr: queue.desc,
+            used_ring_addr: queue.device,
+            avail_ring_addr: queue.driver,
+            log_addr: None,
         };
-        // SAFETY: reads one vhost_vring_addr.
-        let ret = unsafe { ioctl_with_ref(&dev, VHOST_SET_VRING_ADDR(), &addr) };
-        check(ret, "VHOST_SET_VRING_ADDR")?;
-        set_file(
-            &dev,
-            VHOST_SET_VRING_KICK(),
-            index,
-            kicks[index as usize].as_raw_fd(),
-        )?;
-        set_file(&dev, VHOST_SET_VRING_CALL(), index, call.as_raw_fd())?;
-        set_file(&dev, VHOST_SET_VRING_ERR(), index, err.as_raw_fd())?;
-        set_file(&dev, VHOST_NET_SET_BACKEND(), index, backend)?;
+        dev.set_vring_addr(index, &config)
+            .context("VHOST_SET_VRING_ADDR")?;
+        dev.set_vring_kick(index, &kicks[index])
+            .context("VHOST_SET_VRING_KICK")?;
+        dev.set_vring_call(index, call)
+            .context("VHOST_SET_VRING_CALL")?;
+        dev.set_vring_err(index, err)
+            .context("VHOST_SET_VRING_ERR")?;
+        // VhostNet::set_backend exists only on the crate's own `Net`.
+        set_file(&dev.fd, VHOST_NET_SET_BACKEND(), index as u32, backend)?;
     }
     Ok(dev)
 }
