@@ -101,6 +101,9 @@ impl Control {
         let mut segs = [Segment::default(); MAX_IOVS];
         let mut iovs = UserIovs::new();
         let mut done = [(0u16, 0u32); MAX_BATCH];
+        // Heads read ahead in one copy: `heads[next_head..heads_read]`.
+        let mut heads = [0u16; MAX_BATCH];
+        let (mut next_head, mut heads_read) = (0, 0);
         let mut bytes: u64 = 0;
         loop {
             if avail_left == 0 {
@@ -132,10 +135,16 @@ impl Control {
                 waker.wake(kick_bit(TX));
                 break;
             }
-            let Ok(head) = rings.head(last_avail) else {
-                fault = true;
-                break;
-            };
+            if next_head == heads_read {
+                let n = usize::from(avail_left).min(MAX_BATCH);
+                if rings.heads(last_avail, &mut heads[..n]).is_err() {
+                    fault = true;
+                    break;
+                }
+                (next_head, heads_read) = (0, n);
+            }
+            let head = heads[next_head];
+            next_head += 1;
             let mut descs = UserDescs {
                 table: vq.config.addr.desc_user_addr,
                 mem,
