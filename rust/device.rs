@@ -131,8 +131,8 @@ impl VirtQueue {
     /// not mapped.
     fn init_access(&mut self) -> Result {
         let used = UserArg::new(self.config.addr.used_user_addr as usize);
-        used.write(&0u16)?;
-        self.last_used_idx = used.offset(2).read::<u16>()?;
+        used.write_u16_once(0)?;
+        self.last_used_idx = used.offset(2).read_u16_once()?;
         self.calls.reset();
         Ok(())
     }

@@ -11,6 +11,7 @@
 #include <linux/net.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <linux/socket.h>
 #include <linux/uaccess.h>
@@ -184,4 +185,14 @@ int rvhost_sock_discard(struct socket *sock)
 void rvhost_kunit_set_failure(struct kunit *test)
 {
 	kunit_set_failure(test);
+}
+
+int rvhost_get_user_u16(u16 *value, const void __user *addr)
+{
+	return get_user(*value, (const u16 __user *)addr);
+}
+
+int rvhost_put_user_u16(u16 value, void __user *addr)
+{
+	return put_user(value, (u16 __user *)addr);
 }

@@ -71,7 +71,7 @@ impl Rings<'_> {
     /// Entries available past `last_avail`; `EFAULT` if the guest moved the
     /// index by more than the ring size or the ring is unreadable.
     pub(crate) fn pending(&self, last_avail: u16) -> core::result::Result<u16, Errno> {
-        let idx: u16 = self.avail(2).read().map_err(|_| Errno::Fault)?;
+        let idx = self.avail(2).read_u16_once().map_err(|_| Errno::Fault)?;
         let n = pending(idx, last_avail, self.num())?;
         // Ring entries are read after the index (smp_rmb in upstream).
         fence(Ordering::Acquire);
@@ -149,7 +149,7 @@ impl Rings<'_> {
     /// then orders it before the reads that decide about notifications.
     pub(crate) fn publish_used(&self, used_idx: u16) -> Result {
         fence(Ordering::Release);
-        self.used(2).write(&used_idx)?;
+        self.used(2).write_u16_once(used_idx)?;
         fence(Ordering::SeqCst);
         Ok(())
     }
@@ -162,9 +162,9 @@ impl Rings<'_> {
     pub(crate) fn enable_notify(&self, avail_seen: u16) -> Result {
         if self.event_idx {
             let offset = u64::from(self.config.num).wrapping_mul(8).wrapping_add(4);
-            self.used(offset).write(&avail_seen)?;
+            self.used(offset).write_u16_once(avail_seen)?;
         } else {
-            self.used(0).write(&0u16)?;
+            self.used(0).write_u16_once(0)?;
         }
         fence(Ordering::SeqCst);
         Ok(())
@@ -175,7 +175,7 @@ impl Rings<'_> {
     /// `avail_event` has that effect).
     pub(crate) fn disable_notify(&self) -> Result {
         if !self.event_idx {
-            self.used(0).write(&VRING_USED_F_NO_NOTIFY)?;
+            self.used(0).write_u16_once(VRING_USED_F_NO_NOTIFY)?;
         }
         Ok(())
     }
@@ -188,11 +188,11 @@ impl Rings<'_> {
         last_avail: u16,
         notify_on_empty: bool,
     ) -> Result<bool> {
-        let avail_flags: u16 = self.avail(0).read()?;
-        let avail_idx: u16 = self.avail(2).read()?;
+        let avail_flags = self.avail(0).read_u16_once()?;
+        let avail_idx = self.avail(2).read_u16_once()?;
         let used_event: u16 = if self.event_idx {
             let offset = u64::from(self.config.num).wrapping_mul(2).wrapping_add(4);
-            self.avail(offset).read()?
+            self.avail(offset).read_u16_once()?
         } else {
             0
         };

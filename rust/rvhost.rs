@@ -30,6 +30,7 @@ mod ring;
 mod socket;
 #[deny(unsafe_code)]
 mod tests;
+mod uaccess_once;
 #[deny(unsafe_code)]
 mod uarg;
 mod worker;

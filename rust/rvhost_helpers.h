@@ -44,6 +44,14 @@ int rvhost_sock_peek_len(struct socket *sock);
 int rvhost_sock_recv_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len);
 /* Receives and drops the packet at the head of @sock's queue. */
 int rvhost_sock_discard(struct socket *sock);
+/*
+ * get_user()/put_user() of a u16 in user memory: one 16-bit access, where a
+ * two-byte copy_from_user() may copy byte by byte and so tear a field the
+ * other side writes at the same time (ring indexes, flags, event indexes).
+ * 0 or -EFAULT.
+ */
+int rvhost_get_user_u16(u16 *value, const void *addr);
+int rvhost_put_user_u16(u16 value, void *addr);
 /* sendmsg of @len bytes gathered from user @iov[0..@nr] (non-blocking). */
 int rvhost_sock_send_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len);
 

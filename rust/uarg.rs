@@ -41,6 +41,16 @@ impl UserArg {
             .write_slice(bytes)
     }
 
+    /// Reads a `u16` field the other side may be writing, in one access.
+    pub(crate) fn read_u16_once(self) -> Result<u16> {
+        crate::uaccess_once::read_u16(self.0)
+    }
+
+    /// Writes a `u16` field the other side may be reading, in one access.
+    pub(crate) fn write_u16_once(self, value: u16) -> Result {
+        crate::uaccess_once::write_u16(self.0, value)
+    }
+
     /// Writes a `T` to the argument (`EFAULT` if it cannot be written).
     pub(crate) fn write<T: AsBytes>(self, value: &T) -> Result {
         UserSlice::new(self.0, core::mem::size_of::<T>())

@@ -335,7 +335,13 @@ fn main() -> Result<()> {
         while avail_idx.wrapping_sub(mem.read_u16(USED_GPA + 2)) >= QUEUE_SIZE {
             ensure!(
                 Instant::now() < deadline,
-                "device stopped consuming at frame {i}"
+                "device stopped consuming at frame {i}: avail idx {avail_idx}, used idx {}, used flags {}, \
+                 avail_event {}, error eventfd {}, {}",
+                mem.read_u16(USED_GPA + 2),
+                mem.read_u16(USED_GPA),
+                mem.read_u16(USED_GPA + 4 + 8 * u64::from(QUEUE_SIZE)),
+                if rig.err.read().is_ok() { "signalled" } else { "quiet" },
+                stats::describe(stats::read(dev, TX), i)
             );
             std::thread::yield_now();
         }

@@ -137,12 +137,16 @@ struct Ring {
 }
 
 impl Ring {
+    /// Ring indexes, flags and event fields change under us: one atomic
+    /// 16-bit access each, never a byte-wise copy that could tear.
     fn u16_at(&self, gpa: u64) -> u16 {
-        self.ram.read_obj::<u16>(GuestAddress(gpa)).unwrap_or(0)
+        self.ram
+            .load::<u16>(GuestAddress(gpa), Ordering::Acquire)
+            .unwrap_or(0)
     }
 
     fn put_u16(&self, gpa: u64, v: u16) {
-        let _ = self.ram.write_obj(v, GuestAddress(gpa));
+        let _ = self.ram.store(v, GuestAddress(gpa), Ordering::Release);
     }
 
     /// Publishes the used index and signals the guest if it asked.
