@@ -429,6 +429,17 @@ impl MmioBus for E1000Device {
         Ok(true)
     }
 
+    fn fault(&self) -> Option<String> {
+        let state = self.shared.state.lock().ok()?;
+        Some(format!(
+            "e1000 at {} ns: {}; INTx given to KVM {}; I/O thread sleeping until {}",
+            self.shared.now(),
+            state.model.describe(),
+            state.line,
+            state.io_wake_at
+        ))
+    }
+
     fn summary(&mut self) -> Option<serde_json::Value> {
         let state = self.shared.lock().ok()?;
         let s = state.model.stats();

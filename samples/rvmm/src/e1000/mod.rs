@@ -391,6 +391,22 @@ impl E1000 {
         self.irq.line()
     }
 
+    /// The interrupt and ring state, without side effects (for the VMM's
+    /// report when a guest hangs).
+    pub fn describe(&self) -> String {
+        format!(
+            "ICR {:#x} IMS {:#x} line {} deadline {:?}; TDH {} TDT {}; RDH {} RDT {}",
+            self.irq.icr(),
+            self.irq.ims(),
+            self.irq.line(),
+            self.irq.next_deadline(),
+            self.reg(TDH),
+            self.reg(TDT),
+            self.reg(RDH),
+            self.reg(RDT)
+        )
+    }
+
     /// When `on_timer` must next be called (same clock as `now_ns`), if a
     /// mitigation timer or the Batch bottom half is pending.
     pub fn next_deadline(&self) -> Option<u64> {
