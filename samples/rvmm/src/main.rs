@@ -273,10 +273,7 @@ fn run(cli: Cli) -> Result<u8> {
             let mut sniffer = None;
             let mut bus: Box<dyn vcpu::MmioBus> = match net {
                 Some(backend) => {
-                    // SAFETY: plain unshare(2) of this (single-threaded) process.
-                    let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-                    nettest::check(ret, "unshare(CLONE_NEWNET)")?;
-                    let (tap, sniff) = nettest::backend_and_sniffer(nettest::Backend::Tap)?;
+                    let (tap, sniff) = tap_in_own_netns()?;
                     let map = vhost_net::RamMap {
                         host_addr: region.userspace_addr,
                         size: region.memory_size,
@@ -303,10 +300,7 @@ fn run(cli: Cli) -> Result<u8> {
             );
             let mut e1000 = None;
             if workload.e1000() {
-                // SAFETY: plain unshare(2) of this (single-threaded) process.
-                let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-                nettest::check(ret, "unshare(CLONE_NEWNET)")?;
-                let (tap, sniff) = nettest::backend_and_sniffer(nettest::Backend::Tap)?;
+                let (tap, sniff) = tap_in_own_netns()?;
                 let ring = if coalesced {
                     coalesced_ring::CoalescedRing::map(&kvm, &vcpu)?
                 } else {
@@ -421,6 +415,16 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(report.status)
         }
     }
+}
+
+/// Moves rvmm into a network namespace of its own and creates the NIC's tap
+/// there, with a packet socket on it that sees what the guest sends.
+/// Called before any thread is started (unshare needs a single thread).
+fn tap_in_own_netns() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    // SAFETY: plain unshare(2) of this (still single-threaded) process.
+    let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    nettest::check(ret, "unshare(CLONE_NEWNET)")?;
+    nettest::backend_and_sniffer(nettest::Backend::Tap)
 }
 
 /// Sends `frames` test frames into the tap from a thread, once the guest's
