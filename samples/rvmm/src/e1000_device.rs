@@ -13,6 +13,7 @@
 
 use crate::coalesced_ring::{CoalescedRing, QueuedWrite};
 use crate::e1000::{Dma, Mitigation, RxOutcome, Wire, E1000};
+use crate::interrupt_state;
 use crate::memory::GuestRam;
 use crate::vcpu::MmioBus;
 use anyhow::{Context, Result};
@@ -432,11 +433,12 @@ impl MmioBus for E1000Device {
     fn fault(&self) -> Option<String> {
         let state = self.shared.state.lock().ok()?;
         Some(format!(
-            "e1000 at {} ns: {}; INTx given to KVM {}; I/O thread sleeping until {}",
+            "e1000 at {} ns: {}; INTx given to KVM {}; I/O thread sleeping until {}; {}",
             self.shared.now(),
             state.model.describe(),
             state.line,
-            state.io_wake_at
+            state.io_wake_at,
+            interrupt_state::describe_ioapic_pin(&self.shared.vm, IRQ_GSI as usize)
         ))
     }
 

@@ -5,6 +5,7 @@ mod coalesced_ring;
 mod e1000;
 mod e1000_device;
 mod e1000_order;
+mod interrupt_state;
 mod kvm_stats;
 mod memory;
 mod net_device;
@@ -197,7 +198,11 @@ fn main() -> std::process::ExitCode {
         Ok(status) => std::process::ExitCode::from(status),
         Err(e) => {
             eprintln!("rvmm: error: {e:#}");
-            std::process::ExitCode::FAILURE
+            if e.downcast_ref::<vcpu::VcpuStateLost>().is_some() {
+                std::process::ExitCode::from(vcpu::VcpuStateLost::EXIT_CODE)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }
