@@ -31,7 +31,7 @@ use crate::worker::{FilePoll, Interest, Waker, Worker, WorkerBody};
 
 mod datapath;
 use kernel::{
-    c_str, new_mutex,
+    new_mutex,
     prelude::*,
     sync::{Arc, ArcBorrow, Mutex},
 };
@@ -429,43 +429,23 @@ impl MiscDevice for VhostNet {
 }
 
 impl WorkerBody for VhostNet {
-    fn run(this: ArcBorrow<'_, Self>, waker: &Waker) {
-        // The worker lives in the owner's address space for its whole life,
-        // as a thread of the owner would: switching address spaces per round
-        // costs a TLB flush each time. (A new owner gets a new worker.)
-        let mm = this
-            .control
-            .lock()
+    fn work(this: ArcBorrow<'_, Self>, waker: &Waker, bits: u32) {
+        let mut control = this.control.lock();
+        // The worker is a thread of the owner that created it: after a reset
+        // (a new owner gets a new worker) it must not touch the new state.
+        let caller = MmGrab::current();
+        if !control
             .owner
             .owner()
-            .and_then(MmGrab::use_in_kthread);
-        let Some(mm) = mm else {
-            // The owner's address space is already gone: nothing to serve.
-            while waker.wait().is_some() {}
+            .is_some_and(|owner| caller.as_ref() == Some(owner))
+        {
             return;
-        };
-        while let Some(mut bits) = waker.wait() {
-            let mut control = this.control.lock();
-            loop {
-                // A reset may have changed the owner meanwhile.
-                if !control.owner.owner().is_some_and(|owner| mm.is(owner)) {
-                    break;
-                }
-                if bits & kick_bit(TX) != 0 {
-                    control.handle_tx(waker);
-                }
-                if bits & kick_bit(RX) != 0 {
-                    control.handle_rx(waker);
-                }
-                // Work queued meanwhile is taken without sleeping; the lock
-                // is dropped in between so that ioctls get in.
-                drop(control);
-                match waker.take_pending() {
-                    Some(more) => bits = more,
-                    None => break,
-                }
-                control = this.control.lock();
-            }
+        }
+        if bits & kick_bit(TX) != 0 {
+            control.handle_tx(waker);
+        }
+        if bits & kick_bit(RX) != 0 {
+            control.handle_rx(waker);
         }
     }
 }
@@ -510,7 +490,7 @@ impl VhostNet {
                 control.owner.set(caller).map_err(to_error)?;
                 // The worker is created with the owner, as upstream does.
                 let waker = Arc::new(Waker::new(), GFP_KERNEL)?;
-                match Worker::spawn(this.into(), waker.clone(), c_str!("rvhost-net")) {
+                match Worker::spawn(this.into(), waker.clone()) {
                     Ok(worker) => {
                         control.worker = Some(worker);
                         control.waker = Some(waker);

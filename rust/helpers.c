@@ -7,7 +7,7 @@
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
-#include <linux/kthread.h>
+#include <linux/sched/vhost_task.h>
 #include <linux/net.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
@@ -94,47 +94,72 @@ void rvhost_poll_destroy(struct rvhost_poll *p)
 	kfree(p);
 }
 
-struct task_struct *rvhost_kthread_create(int (*fn)(void *data), void *data, const char *name)
-{
-	struct task_struct *task = kthread_create(fn, data, "%s", name);
+/*
+ * The worker is a vhost_task, as upstream's: a thread of the owner (its mm,
+ * cgroups, affinity and limits), created by SET_OWNER. The lock lets wakers
+ * (poll callbacks, possibly in softirq or hardirq context) race with stop.
+ */
+struct rvhost_worker {
+	spinlock_t lock;
+	struct vhost_task *task;	/* NULL once stopped */
+};
 
-	if (!IS_ERR(task))
-		get_task_struct(task);
-	return task;
+struct rvhost_worker *rvhost_worker_create(bool (*fn)(void *data), void (*killed)(void *data),
+					   void *data)
+{
+	struct rvhost_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
+	struct vhost_task *task;
+	char name[TASK_COMM_LEN];
+
+	if (!w)
+		return NULL;
+	spin_lock_init(&w->lock);
+	snprintf(name, sizeof(name), "rvhost-%d", current->pid);
+	task = vhost_task_create(fn, killed, data, name);
+	if (IS_ERR(task)) {
+		kfree(w);
+		return NULL;
+	}
+	w->task = task;
+	return w;
 }
 
-void rvhost_get_task(struct task_struct *task)
+void rvhost_worker_start(struct rvhost_worker *w)
 {
-	get_task_struct(task);
+	vhost_task_start(w->task);
 }
 
-void rvhost_put_task(struct task_struct *task)
+void rvhost_worker_wake(struct rvhost_worker *w)
 {
-	put_task_struct(task);
+	unsigned long flags;
+
+	spin_lock_irqsave(&w->lock, flags);
+	if (w->task)
+		vhost_task_wake(w->task);
+	spin_unlock_irqrestore(&w->lock, flags);
 }
 
-void rvhost_set_current_interruptible(void)
+void rvhost_worker_stop(struct rvhost_worker *w)
 {
-	set_current_state(TASK_INTERRUPTIBLE);
+	struct vhost_task *task;
+	unsigned long flags;
+
+	spin_lock_irqsave(&w->lock, flags);
+	task = w->task;
+	w->task = NULL;
+	spin_unlock_irqrestore(&w->lock, flags);
+	if (task)
+		vhost_task_stop(task);
+}
+
+void rvhost_worker_free(struct rvhost_worker *w)
+{
+	kfree(w);
 }
 
 void rvhost_set_current_running(void)
 {
 	__set_current_state(TASK_RUNNING);
-}
-
-bool rvhost_kthread_use_mm(struct mm_struct *mm)
-{
-	if (!mmget_not_zero(mm))
-		return false;
-	kthread_use_mm(mm);
-	return true;
-}
-
-void rvhost_kthread_unuse_mm(struct mm_struct *mm)
-{
-	kthread_unuse_mm(mm);
-	mmput(mm);
 }
 
 int rvhost_sock_send_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len)

@@ -30,42 +30,6 @@ impl MmGrab {
     }
 }
 
-impl MmGrab {
-    /// Makes this address space the calling kthread's until the guard drops
-    /// (`mmget_not_zero` + `kthread_use_mm`); `None` if it is already gone.
-    /// Must be called from a kthread.
-    pub(crate) fn use_in_kthread(&self) -> Option<MmUse> {
-        // SAFETY: `self.0` is valid (type invariant); the caller is a kthread.
-        let used = unsafe { bindings::rvhost_kthread_use_mm(self.0.as_ptr()) };
-        // INVARIANT: only on success (we hold `mmget` and use the mm) is an
-        // `MmUse` created; `then` (not `then_some`) so none is built otherwise,
-        // whose drop would undo a use that never happened.
-        used.then(|| MmUse(self.0))
-    }
-}
-
-/// The calling kthread runs in an address space while this lives.
-///
-/// # Invariants
-///
-/// `self.0` is in use by the calling kthread (`kthread_use_mm`) and this value
-/// holds an `mmget` reference on it (which keeps the `mm_struct` alive too).
-pub(crate) struct MmUse(NonNull<bindings::mm_struct>);
-
-impl MmUse {
-    /// Whether the address space in use is `mm`.
-    pub(crate) fn is(&self, mm: &MmGrab) -> bool {
-        self.0 == mm.0
-    }
-}
-
-impl Drop for MmUse {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant; undoes `rvhost_kthread_use_mm`.
-        unsafe { bindings::rvhost_kthread_unuse_mm(self.0.as_ptr()) };
-    }
-}
-
 impl PartialEq for MmGrab {
     fn eq(&self, other: &Self) -> bool {
         self.0 == other.0

@@ -10,7 +10,6 @@
 struct mm_struct;
 struct kunit;
 struct socket;
-struct task_struct;
 struct iovec;
 struct file;
 struct rvhost_poll;
@@ -26,18 +25,21 @@ struct rvhost_poll *rvhost_poll_create(struct file *file, bool writable,
 				       void (*wake)(void *data), void *data);
 void rvhost_poll_destroy(struct rvhost_poll *p);
 
-/* kthread_create() with a task reference taken (dropped by kthread_stop_put()). */
-struct task_struct *rvhost_kthread_create(int (*fn)(void *data), void *data, const char *name);
-/* get_task_struct() / put_task_struct(). */
-void rvhost_get_task(struct task_struct *task);
-void rvhost_put_task(struct task_struct *task);
-/* set_current_state(TASK_INTERRUPTIBLE) / __set_current_state(TASK_RUNNING). */
-void rvhost_set_current_interruptible(void);
+/*
+ * The device's worker: a vhost_task (a thread of the owner) running fn(data)
+ * until stopped; killed(data) runs if the owner is killed first. create does
+ * not start it; stop stops it and waits for it (wake is then a no-op); free
+ * releases the handle after stop. NULL from create: no memory or no task.
+ */
+struct rvhost_worker;
+struct rvhost_worker *rvhost_worker_create(bool (*fn)(void *data), void (*killed)(void *data),
+					   void *data);
+void rvhost_worker_start(struct rvhost_worker *w);
+void rvhost_worker_wake(struct rvhost_worker *w);
+void rvhost_worker_stop(struct rvhost_worker *w);
+void rvhost_worker_free(struct rvhost_worker *w);
+/* __set_current_state(TASK_RUNNING): the worker found work. */
 void rvhost_set_current_running(void);
-/* mmget_not_zero() + kthread_use_mm(); false if the address space is gone. */
-bool rvhost_kthread_use_mm(struct mm_struct *mm);
-/* kthread_unuse_mm() + mmput(). */
-void rvhost_kthread_unuse_mm(struct mm_struct *mm);
 /* Length of the packet at the head of @sock's receive queue, 0 if none. */
 int rvhost_sock_peek_len(struct socket *sock);
 /* recvmsg of one packet into user @iov[0..@nr] (@len bytes room), non-blocking; MSG_TRUNC semantics. */

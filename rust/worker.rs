@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The device's worker: a kernel thread that sleeps until woken with
-//! pending-work bits and is stopped (and waited for) on teardown; and the poll
-//! hook that turns a kick eventfd's wake-up into pending work.
+//! The device's worker: a `vhost_task` (a thread of the owner, in its address
+//! space, cgroups and CPU affinity, as upstream's worker) that runs pending
+//! work whenever it is woken and is stopped (and waited for) on teardown; and
+//! the poll hook that turns a kick eventfd's wake-up into pending work.
 
 use crate::bindings;
 use crate::eventfd::EventFdFile;
@@ -12,10 +13,7 @@ use core::{
     sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering},
 };
 use kernel::{
-    error::from_err_ptr,
-    ffi::c_int,
     prelude::*,
-    str::CStr,
     sync::{Arc, ArcBorrow},
 };
 
@@ -23,25 +21,26 @@ use kernel::{
 ///
 /// # Invariants
 ///
-/// `task` is NULL or a valid task on which this value holds a reference.
+/// `worker` is NULL or a `rvhost_worker` handle owned by this value (freed on
+/// drop); its `rvhost_worker_wake` is valid in any context, also after stop.
 pub(crate) struct Waker {
     pending: AtomicU32,
-    task: AtomicPtr<bindings::task_struct>,
+    worker: AtomicPtr<bindings::rvhost_worker>,
     /// Kick eventfd signals seen, per queue.
     kicks: [AtomicU64; 2],
 }
 
-// SAFETY: the task reference may be used and dropped from any thread.
+// SAFETY: the worker handle may be used and freed from any thread.
 unsafe impl Send for Waker {}
-// SAFETY: `wake` only uses atomics and `wake_up_process`, both thread-safe.
+// SAFETY: `wake` only uses atomics and `rvhost_worker_wake`, both thread-safe.
 unsafe impl Sync for Waker {}
 
 impl Waker {
     pub(crate) fn new() -> Self {
-        // INVARIANT: no task yet.
+        // INVARIANT: no worker yet.
         Self {
             pending: AtomicU32::new(0),
-            task: AtomicPtr::new(core::ptr::null_mut()),
+            worker: AtomicPtr::new(core::ptr::null_mut()),
             kicks: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
@@ -49,11 +48,11 @@ impl Waker {
     /// Marks `bits` pending and wakes the worker.
     pub(crate) fn wake(&self, bits: u32) {
         self.pending.fetch_or(bits, Ordering::AcqRel);
-        let task = self.task.load(Ordering::Acquire);
-        if !task.is_null() {
-            // SAFETY: a non-NULL `task` is valid (type invariant); waking is
-            // allowed in any context.
-            unsafe { bindings::wake_up_process(task) };
+        let worker = self.worker.load(Ordering::Acquire);
+        if !worker.is_null() {
+            // SAFETY: a non-NULL `worker` is a live handle (type invariant);
+            // waking is allowed in any context, even once the task stopped.
+            unsafe { bindings::rvhost_worker_wake(worker) };
         }
     }
 
@@ -64,130 +63,128 @@ impl Waker {
             .map_or(0, |k| k.load(Ordering::Relaxed))
     }
 
-    /// Worker side, between rounds: takes work queued meanwhile without
-    /// sleeping; `None` if there is none or the thread is asked to stop.
-    pub(crate) fn take_pending(&self) -> Option<u32> {
-        // SAFETY: called from a kthread (the worker).
-        if unsafe { bindings::kthread_should_stop() } {
-            return None;
-        }
+    /// Worker side: takes the pending bits; `None` if there are none.
+    fn take_pending(&self) -> Option<u32> {
         match self.pending.swap(0, Ordering::AcqRel) {
             0 => None,
             bits => Some(bits),
-        }
-    }
-
-    /// Worker side: sleeps until some bits are pending and takes them, or
-    /// returns `None` once the thread is asked to stop.
-    pub(crate) fn wait(&self) -> Option<u32> {
-        loop {
-            // The state is set before the checks, so a `wake` between the checks
-            // and `schedule` makes `schedule` return at once (no lost wake-up).
-            // SAFETY: sets the calling thread's own state.
-            unsafe { bindings::rvhost_set_current_interruptible() };
-            // SAFETY: called from a kthread (the worker).
-            let stop = unsafe { bindings::kthread_should_stop() };
-            let bits = self.pending.swap(0, Ordering::AcqRel);
-            if stop || bits != 0 {
-                // SAFETY: sets the calling thread's own state.
-                unsafe { bindings::rvhost_set_current_running() };
-                return if stop { None } else { Some(bits) };
-            }
-            // SAFETY: process context, no lock held by the worker here.
-            unsafe { bindings::schedule() };
         }
     }
 }
 
 impl Drop for Waker {
     fn drop(&mut self) {
-        let task = *self.task.get_mut();
-        if !task.is_null() {
-            // SAFETY: we hold one reference (type invariant).
-            unsafe { bindings::rvhost_put_task(task) };
+        let worker = *self.worker.get_mut();
+        if !worker.is_null() {
+            // SAFETY: we own the handle (type invariant) and nobody can wake
+            // through us any more; `Worker::drop` stopped the task before (a
+            // `Worker` holds a reference to its waker).
+            unsafe { bindings::rvhost_worker_free(worker) };
         }
     }
 }
 
-/// What a worker thread runs.
+/// What a worker runs.
 pub(crate) trait WorkerBody: Send + Sync + 'static {
-    /// The thread's body; it returns once `waker.wait()` returns `None`.
-    fn run(this: ArcBorrow<'_, Self>, waker: &Waker);
+    /// Handles the work `bits` (the worker found them pending). May sleep.
+    fn work(this: ArcBorrow<'_, Self>, waker: &Waker, bits: u32);
 }
 
-struct ThreadCtx<T: WorkerBody> {
+struct TaskCtx<T: WorkerBody> {
     target: Arc<T>,
     waker: Arc<Waker>,
 }
 
-/// A running worker thread; dropping it stops the thread and waits for it.
+/// A running worker; dropping it stops the task and waits for it.
 ///
 /// # Invariants
 ///
-/// `task` is the worker kthread, on which this value holds a reference, and
-/// `ctx` is the `KBox` the thread reads, freed only after the thread stopped.
+/// `ctx` is the `KBox` the task reads, freed only after the task stopped;
+/// `ctx.waker.worker` is the task's handle.
 pub(crate) struct Worker<T: WorkerBody> {
-    task: NonNull<bindings::task_struct>,
-    ctx: *mut ThreadCtx<T>,
+    ctx: NonNull<TaskCtx<T>>,
 }
 
-// SAFETY: stopping the thread and freeing its context may happen on any thread.
+// SAFETY: stopping the task and freeing its context may happen on any thread.
 unsafe impl<T: WorkerBody> Send for Worker<T> {}
 // SAFETY: `&Worker` offers nothing.
 unsafe impl<T: WorkerBody> Sync for Worker<T> {}
 
 impl<T: WorkerBody> Worker<T> {
-    /// Starts a kthread `name` running `T::run(target, waker)`; `waker` then
-    /// wakes it.
-    pub(crate) fn spawn(target: Arc<T>, waker: Arc<Waker>, name: &CStr) -> Result<Self> {
-        let ctx = KBox::new(
-            ThreadCtx {
+    /// Starts a worker (`rvhost-<owner pid>`, a thread of the calling
+    /// process) running `T::work` whenever `waker` has bits pending. `waker`
+    /// must be new (no worker yet).
+    pub(crate) fn spawn(target: Arc<T>, waker: Arc<Waker>) -> Result<Self> {
+        if !waker.worker.load(Ordering::Acquire).is_null() {
+            return Err(EBUSY);
+        }
+        let ctx = KBox::into_raw(KBox::new(
+            TaskCtx {
                 target,
                 waker: waker.clone(),
             },
             GFP_KERNEL,
-        )?;
-        let ctx = KBox::into_raw(ctx);
-        // SAFETY: `thread_fn::<T>` expects exactly a `ThreadCtx<T>`; the thread
-        // does not run before `wake_up_process` below.
-        let task = from_err_ptr(unsafe {
-            bindings::rvhost_kthread_create(Some(Self::thread_fn), ctx.cast(), name.as_char_ptr())
-        });
-        let task = match task.ok().and_then(NonNull::new) {
-            Some(task) => task,
-            None => {
-                // SAFETY: no thread was created; the box is ours again.
-                drop(unsafe { KBox::from_raw(ctx) });
-                return Err(ENOMEM);
-            }
+        )?);
+        // SAFETY: `task_fn::<T>` and `killed` expect exactly a `TaskCtx<T>`,
+        // which lives until the task is stopped (in drop); the task does not
+        // run before `rvhost_worker_start`.
+        let worker = unsafe {
+            bindings::rvhost_worker_create(Some(Self::task_fn), Some(Self::killed), ctx.cast())
         };
-        // SAFETY: `task` is valid; the waker takes its own reference.
-        unsafe { bindings::rvhost_get_task(task.as_ptr()) };
-        waker.task.store(task.as_ptr(), Ordering::Release);
-        // SAFETY: starts the new kthread.
-        unsafe { bindings::wake_up_process(task.as_ptr()) };
-        // INVARIANT: `rvhost_kthread_create` took the reference we hold; `ctx` lives until drop.
-        Ok(Self { task, ctx })
+        if worker.is_null() {
+            // SAFETY: no task was created; the box is ours again.
+            drop(unsafe { KBox::from_raw(ctx) });
+            return Err(ENOMEM);
+        }
+        // INVARIANT: the waker owns the handle from here on.
+        waker.worker.store(worker, Ordering::Release);
+        // SAFETY: a created, not yet started worker.
+        unsafe { bindings::rvhost_worker_start(worker) };
+        // SAFETY: `KBox::into_raw` never returns NULL.
+        let ctx = unsafe { NonNull::new_unchecked(ctx) };
+        // INVARIANT: `ctx` lives until drop, after the task stopped.
+        Ok(Self { ctx })
     }
 
+    /// One turn of the task's loop (it runs in `TASK_INTERRUPTIBLE` and
+    /// sleeps when this returns false; a wake-up in between makes that sleep
+    /// return at once, so none is lost).
+    ///
     /// # Safety
     ///
-    /// `data` is the `ThreadCtx<T>` passed by `spawn`, alive until the thread stops.
-    unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
+    /// `data` is the `TaskCtx<T>` passed by `spawn`, alive until the task stops.
+    unsafe extern "C" fn task_fn(data: *mut c_void) -> bool {
         // SAFETY: per the function's contract.
-        let ctx = unsafe { &*(data as *const ThreadCtx<T>) };
-        T::run(ctx.target.as_arc_borrow(), &ctx.waker);
-        0
+        let ctx = unsafe { &*(data as *const TaskCtx<T>) };
+        let Some(bits) = ctx.waker.take_pending() else {
+            return false;
+        };
+        // The work may sleep (locks, socket calls): run as a running task.
+        // SAFETY: sets the calling task's own state.
+        unsafe { bindings::rvhost_set_current_running() };
+        T::work(ctx.target.as_arc_borrow(), &ctx.waker, bits);
+        true
     }
+
+    /// The owner was killed first: the task ends; work still pending is
+    /// dropped with the device (whose owner is gone), as upstream's is.
+    ///
+    /// # Safety
+    ///
+    /// As for `task_fn`.
+    unsafe extern "C" fn killed(_data: *mut c_void) {}
 }
 
 impl<T: WorkerBody> Drop for Worker<T> {
     fn drop(&mut self) {
-        // SAFETY: we hold a reference to the kthread (type invariant); this asks
-        // it to stop, waits until it has exited and drops our reference.
-        unsafe { bindings::kthread_stop_put(self.task.as_ptr()) };
-        // SAFETY: the thread has exited, so nobody reads the context any more.
-        drop(unsafe { KBox::from_raw(self.ctx) });
+        // SAFETY: the context is alive until we free it below (type invariant).
+        let ctx = unsafe { self.ctx.as_ref() };
+        let worker = ctx.waker.worker.load(Ordering::Acquire);
+        // SAFETY: the handle the waker owns (type invariant): this stops the
+        // task and waits until it has exited; later wakes do nothing.
+        unsafe { bindings::rvhost_worker_stop(worker) };
+        // SAFETY: the task has exited, so nobody reads the context any more.
+        drop(unsafe { KBox::from_raw(self.ctx.as_ptr()) });
     }
 }
 
