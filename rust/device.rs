@@ -26,6 +26,7 @@ use crate::logic::{
 use crate::miscdev::MiscDevice;
 use crate::mm::{user_access_ok, MmGrab};
 use crate::socket::BackendSocket;
+use crate::tap_batch::{Flushed, TapBatch};
 use crate::uarg::UserArg;
 use crate::worker::{FilePoll, Interest, Waker, Worker, WorkerBody};
 
@@ -65,6 +66,8 @@ struct VirtQueue {
     /// dropped before it (declared first).
     backend_poll: Option<FilePoll>,
     backend: Option<BackendSocket>,
+    /// TX frames on their way to a tap (empty between rounds).
+    tap_batch: Option<TapBatch>,
     log_base: u64,
     last_used_idx: u16,
     calls: CallSuppression,
@@ -83,6 +86,18 @@ pub(crate) struct QueueStats {
     pub(crate) errors: u64,
 }
 
+impl QueueStats {
+    /// Counts a flushed tap batch: sent, or dropped if the tap refused it.
+    pub(crate) fn account(&mut self, flushed: Flushed) {
+        if flushed.ok {
+            self.packets += flushed.frames;
+            self.bytes += flushed.bytes;
+        } else {
+            self.drops += flushed.frames;
+        }
+    }
+}
+
 impl VirtQueue {
     fn new() -> Self {
         Self {
@@ -93,6 +108,7 @@ impl VirtQueue {
             err: None,
             backend_poll: None,
             backend: None,
+            tap_batch: None,
             log_base: 0,
             last_used_idx: 0,
             calls: CallSuppression::default(),

@@ -18,6 +18,9 @@
 #include <net/sock.h>
 #include <linux/if_vlan.h>
 #include <linux/skbuff.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <net/xdp.h>
 #include "rvhost_helpers.h"
 
 struct mm_struct *rvhost_current_mm_grab(void)
@@ -220,4 +223,98 @@ int rvhost_get_user_u16(u16 *value, const void __user *addr)
 int rvhost_put_user_u16(u16 value, void __user *addr)
 {
 	return put_user(value, (u16 __user *)addr);
+}
+
+/*
+ * TX batching into a tap, as upstream vhost-net does when the tap's send
+ * buffer is unlimited: each frame is copied into a page fragment laid out as
+ * tun's XDP path expects (struct tun_xdp_hdr with the virtio-net header at
+ * the start, the frame after a pad, room for skb_shared_info at the end) and
+ * up to RVHOST_TAP_BATCH of them go to the tap in one sendmsg(TUN_MSG_PTR),
+ * which builds the skbs around the fragments instead of allocating and
+ * copying per frame.
+ */
+struct rvhost_tap_batch {
+	struct page_frag_cache frags;
+	unsigned int count;
+	struct xdp_buff xdp[RVHOST_TAP_BATCH];
+};
+
+struct rvhost_tap_batch *rvhost_tap_batch_new(void)
+{
+	return kzalloc(sizeof(struct rvhost_tap_batch), GFP_KERNEL);
+}
+
+bool rvhost_tap_can_batch(struct socket *sock)
+{
+	return READ_ONCE(sock->sk->sk_sndbuf) == INT_MAX;
+}
+
+int rvhost_tap_batch_add(struct rvhost_tap_batch *b, struct socket *sock, struct iovec *iov,
+			 unsigned long nr, size_t len, size_t sock_hlen)
+{
+	size_t headroom = sock_flag(sock->sk, SOCK_XDP) ? XDP_PACKET_HEADROOM : 0;
+	size_t pad = SKB_DATA_ALIGN(NET_IP_ALIGN + NET_SKB_PAD + headroom + sock_hlen);
+	size_t gso_len = min(sock_hlen, sizeof(struct virtio_net_hdr));
+	struct tun_xdp_hdr *hdr;
+	struct iov_iter from;
+	size_t buflen, frame;
+	char *buf;
+
+	if (b->count >= RVHOST_TAP_BATCH)
+		return -ENOBUFS;
+	if (len < sock_hlen)
+		return -EINVAL;
+	frame = len - sock_hlen;
+	buflen = SKB_DATA_ALIGN(pad + frame) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info));
+	if (buflen > PAGE_SIZE)
+		return -ENOSPC;
+	buf = page_frag_alloc_align(&b->frags, buflen, GFP_KERNEL, SMP_CACHE_BYTES);
+	if (!buf)
+		return -ENOMEM;
+	hdr = (struct tun_xdp_hdr *)buf;
+	memset(hdr, 0, sizeof(*hdr));
+	iov_iter_init(&from, ITER_SOURCE, iov, nr, len);
+	if (copy_from_iter(&hdr->gso, gso_len, &from) != gso_len)
+		goto fault;
+	iov_iter_advance(&from, sock_hlen - gso_len);
+	if (copy_from_iter(buf + pad, frame, &from) != frame)
+		goto fault;
+	if (__virtio16_to_cpu(true, hdr->gso.hdr_len) > frame) {
+		page_frag_free(buf);
+		return -EINVAL;
+	}
+	hdr->buflen = buflen;
+	xdp_init_buff(&b->xdp[b->count], buflen, NULL);
+	xdp_prepare_buff(&b->xdp[b->count], buf, pad, frame, true);
+	b->count++;
+	return 0;
+fault:
+	page_frag_free(buf);
+	return -EFAULT;
+}
+
+int rvhost_tap_batch_flush(struct rvhost_tap_batch *b, struct socket *sock)
+{
+	struct tun_msg_ctl ctl = { .type = TUN_MSG_PTR, .num = b->count, .ptr = b->xdp };
+	struct msghdr msg = { .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
+	unsigned int i;
+	int err;
+
+	if (!b->count)
+		return 0;
+	err = sock->ops->sendmsg(sock, &msg, 0);
+	if (err < 0) {
+		/* tun took none of them (the tap is going away): free them here. */
+		for (i = 0; i < b->count; i++)
+			put_page(virt_to_head_page(b->xdp[i].data));
+	}
+	b->count = 0;
+	return err < 0 ? err : 0;
+}
+
+void rvhost_tap_batch_free(struct rvhost_tap_batch *b)
+{
+	page_frag_cache_drain(&b->frags);
+	kfree(b);
 }

@@ -28,6 +28,7 @@ mod mm;
 #[deny(unsafe_code)]
 mod ring;
 mod socket;
+mod tap_batch;
 #[deny(unsafe_code)]
 mod tests;
 mod uaccess_once;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * C helpers for rvhost_net: static inline kernel functions and macros that
- * Rust cannot call directly. Each is a one-line forwarder; the logic lives in
- * Rust.
+ * Rust cannot call directly, mostly one-line forwarders; the logic lives in
+ * Rust. Two are glue to kernel-private layouts: the worker's wake handle and
+ * the tap batch (tun's XDP buffer format).
  */
 #ifndef RVHOST_HELPERS_H
 #define RVHOST_HELPERS_H
@@ -13,6 +14,7 @@ struct socket;
 struct iovec;
 struct file;
 struct rvhost_poll;
+struct rvhost_tap_batch;
 
 /*
  * Polls @file (a kick eventfd, a backend socket) and calls @wake(@data) from
@@ -67,5 +69,22 @@ bool rvhost_access_ok(u64 addr, u64 size);
 bool rvhost_sock_is_raw_packet(struct socket *sock);
 /* kunit_set_failure(): marks the running KUnit case failed. */
 void rvhost_kunit_set_failure(struct kunit *test);
+
+/*
+ * TX batching into a tap (see helpers.c): new/free a batch of up to
+ * RVHOST_TAP_BATCH frames; can_batch: the tap's send buffer is unlimited (as
+ * upstream requires); add copies one frame (whose first sock_hlen bytes are
+ * the virtio-net header the tap expects) from user memory into the batch:
+ * -ENOSPC if it does not fit a page (send it alone), -ENOBUFS if the batch
+ * is full, -EFAULT/-EINVAL for bad buffers; flush hands the batch to the tap
+ * and empties it (frames are freed if the tap refuses them).
+ */
+#define RVHOST_TAP_BATCH 64
+struct rvhost_tap_batch *rvhost_tap_batch_new(void);
+void rvhost_tap_batch_free(struct rvhost_tap_batch *b);
+bool rvhost_tap_can_batch(struct socket *sock);
+int rvhost_tap_batch_add(struct rvhost_tap_batch *b, struct socket *sock, struct iovec *iov,
+			 unsigned long nr, size_t len, size_t sock_hlen);
+int rvhost_tap_batch_flush(struct rvhost_tap_batch *b, struct socket *sock);
 
 #endif

@@ -16,6 +16,8 @@ use kernel::{error::from_err_ptr, prelude::*};
 pub(crate) struct BackendSocket {
     file: NonNull<bindings::file>,
     sock: NonNull<bindings::socket>,
+    /// A tap's socket (else a raw `AF_PACKET` socket).
+    tap: bool,
 }
 
 // SAFETY: file references may be released from any thread; sockets are used
@@ -47,7 +49,11 @@ impl BackendSocket {
         };
         match NonNull::new(file) {
             // INVARIANT: the reference sockfd_lookup took is now ours.
-            Some(file) if raw => Some(Self { file, sock }),
+            Some(file) if raw => Some(Self {
+                file,
+                sock,
+                tap: false,
+            }),
             Some(file) => {
                 // SAFETY: drop the reference sockfd_lookup took (sockfd_put).
                 unsafe { bindings::fput(file.as_ptr()) };
@@ -64,7 +70,11 @@ impl BackendSocket {
         let sock = from_err_ptr(unsafe { bindings::tun_get_socket(file.as_ptr()) });
         match sock.ok().and_then(NonNull::new) {
             // INVARIANT: we hold the file reference fget took; the socket lives with it.
-            Some(sock) => Some(Self { file, sock }),
+            Some(sock) => Some(Self {
+                file,
+                sock,
+                tap: true,
+            }),
             None => {
                 // SAFETY: drop the reference fget took.
                 unsafe { bindings::fput(file.as_ptr()) };
@@ -125,6 +135,16 @@ impl BackendSocket {
         self.file.as_ptr()
     }
 
+    /// Whether this is a tap's socket.
+    pub(crate) fn is_tap(&self) -> bool {
+        self.tap
+    }
+
+    /// The socket, valid as long as `self` is.
+    pub(crate) fn sock_ptr(&self) -> *mut bindings::socket {
+        self.sock.as_ptr()
+    }
+
     /// Whether both refer to the same socket.
     pub(crate) fn same_socket(&self, other: &Self) -> bool {
         self.sock == other.sock
@@ -179,6 +199,11 @@ impl UserIovs {
         self.count += 1;
         self.bytes = self.bytes.saturating_add(len);
         Ok(())
+    }
+
+    /// The iovec array, its length and the total bytes, for a C helper.
+    pub(crate) fn raw_parts(&mut self) -> (*mut bindings::iovec, usize, usize) {
+        (self.iov.as_mut_ptr(), self.count, self.bytes)
     }
 
     /// Total room (or payload) in bytes.

@@ -13,6 +13,7 @@ use crate::logic::{
 };
 use crate::ring::{Rings, UserDescs, MAX_BATCH};
 use crate::socket::{UserIovs, MAX_IOVS};
+use crate::tap_batch::TapBatch;
 
 /// Most packets handled per round and queue before the worker requeues itself.
 const WEIGHT: usize = MAX_BATCH;
@@ -80,6 +81,7 @@ impl Control {
             event_idx,
             notify_on_empty,
             hdr_len,
+            net_hdr_len,
             ..
         } = settings;
         // Running again: any wait for socket room is over.
@@ -87,6 +89,18 @@ impl Control {
         let Some(sock) = vq.backend.as_ref() else {
             return;
         };
+        // Frames go to a tap with an unlimited send buffer in batches, as
+        // upstream sends them; the header the tap expects (when the device
+        // does not handle it) travels in the batch's own header slot.
+        let mut batch = if TapBatch::usable_with(sock) {
+            match vq.tap_batch.take() {
+                Some(batch) => Some(batch),
+                None => TapBatch::new().ok(),
+            }
+        } else {
+            None
+        };
+        let sock_hlen = if hdr_len == 0 { net_hdr_len } else { 0 };
         let rings = Rings {
             config: &vq.config,
             event_idx,
@@ -161,8 +175,27 @@ impl Control {
                 fault = true;
                 break;
             }
-            match sock.send_user(&mut iovs) {
-                Err(e) if e == EAGAIN => {
+            // `None`: the frame went into the batch (counted at its flush).
+            let sent_alone = match batch.as_mut() {
+                Some(b) => match b.add(sock, &mut iovs, sock_hlen) {
+                    Ok(()) => {
+                        if b.is_full() {
+                            vq.stats.account(b.flush(sock));
+                        }
+                        None
+                    }
+                    // Too big for a page: after what is batched, on its own.
+                    Err(e) if e == ENOSPC => {
+                        vq.stats.account(b.flush(sock));
+                        Some(sock.send_user(&mut iovs))
+                    }
+                    Err(e) => Some(Err(e)),
+                },
+                None => Some(sock.send_user(&mut iovs)),
+            };
+            match sent_alone {
+                None => bytes += iovs.bytes() as u64,
+                Some(Err(e)) if e == EAGAIN => {
                     // The socket is full: the chain stays, and room in the
                     // socket wakes the worker again.
                     if let Some(waker) = shared_waker.clone() {
@@ -173,8 +206,8 @@ impl Control {
                     break;
                 }
                 // Other send errors drop the packet, as upstream does.
-                Err(_) => vq.stats.drops += 1,
-                Ok(_) => {
+                Some(Err(_)) => vq.stats.drops += 1,
+                Some(Ok(_)) => {
                     vq.stats.packets += 1;
                     vq.stats.bytes += iovs.bytes() as u64;
                     bytes += iovs.bytes() as u64;
@@ -187,6 +220,10 @@ impl Control {
             last_avail = last_avail.wrapping_add(1);
             avail_left -= 1;
             sent = sent.saturating_add(1);
+        }
+        if let Some(mut b) = batch {
+            vq.stats.account(b.flush(sock));
+            vq.tap_batch = Some(b);
         }
         let done = &done[..sent.min(MAX_BATCH)];
         let last_used = match rings.put_used_batch(last_used, done) {
