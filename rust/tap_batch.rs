@@ -88,7 +88,8 @@ impl TapBatch {
         kernel::error::to_result(ret)?;
         // INVARIANT: the batch holds one frame more.
         self.frames += 1;
-        self.bytes += len.saturating_sub(sock_hlen) as u64;
+        // Counted as the single-send path counts: all bytes handed over.
+        self.bytes += len as u64;
         Ok(())
     }
 

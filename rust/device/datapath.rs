@@ -31,6 +31,8 @@ struct Settings {
     hdr_len: usize,
     /// Size of the virtio-net header in guest buffers.
     net_hdr_len: usize,
+    /// Header bytes the backend socket expects.
+    sock_hdr_len: usize,
 }
 
 /// What one worker round on a queue works with.
@@ -51,6 +53,7 @@ impl Control {
             mergeable: self.features.has(VIRTIO_NET_F_MRG_RXBUF),
             hdr_len: self.features.device_hdr_len(),
             net_hdr_len: self.features.net_hdr_len(),
+            sock_hdr_len: self.features.socket_hdr_len(),
         };
         let mem = self.mem.as_deref()?;
         let vq = self.vqs.get_mut(queue).filter(|vq| vq.attached())?;
@@ -81,7 +84,7 @@ impl Control {
             event_idx,
             notify_on_empty,
             hdr_len,
-            net_hdr_len,
+            sock_hdr_len,
             ..
         } = settings;
         // Running again: any wait for socket room is over.
@@ -100,7 +103,6 @@ impl Control {
         } else {
             None
         };
-        let sock_hlen = if hdr_len == 0 { net_hdr_len } else { 0 };
         let rings = Rings {
             config: &vq.config,
             event_idx,
@@ -177,7 +179,7 @@ impl Control {
             }
             // `None`: the frame went into the batch (counted at its flush).
             let sent_alone = match batch.as_mut() {
-                Some(b) => match b.add(sock, &mut iovs, sock_hlen) {
+                Some(b) => match b.add(sock, &mut iovs, sock_hdr_len) {
                     Ok(()) => {
                         if b.is_full() {
                             vq.stats.account(b.flush(sock));
@@ -314,6 +316,7 @@ impl Control {
             hdr_len,
             mergeable,
             net_hdr_len,
+            ..
         } = settings;
         // Where `num_buffers` goes: in the header we write, or the one the
         // socket wrote (12-byte headers only).

@@ -88,6 +88,13 @@ impl Features {
             0
         }
     }
+
+    /// Header bytes the backend socket expects in front of each frame (the
+    /// VMM set the tap up for them): the whole header unless the device
+    /// handles it.
+    pub const fn socket_hdr_len(self) -> usize {
+        self.net_hdr_len() - self.device_hdr_len()
+    }
 }
 
 /// Validates `VHOST_SET_BACKEND_FEATURES`.
@@ -121,9 +128,11 @@ mod tests {
         let legacy = Features::negotiate(bit(VHOST_NET_F_VIRTIO_NET_HDR)).unwrap();
         assert_eq!(legacy.net_hdr_len(), 10);
         assert_eq!(legacy.device_hdr_len(), 10);
+        assert_eq!(legacy.socket_hdr_len(), 0);
         let v1 = Features::negotiate(bit(VIRTIO_F_VERSION_1)).unwrap();
         assert_eq!(v1.net_hdr_len(), 12);
         assert_eq!(v1.device_hdr_len(), 0);
+        assert_eq!(v1.socket_hdr_len(), 12);
         let mrg = Features::negotiate(bit(VIRTIO_NET_F_MRG_RXBUF)).unwrap();
         assert_eq!(mrg.net_hdr_len(), 12);
         assert!(!mrg.has(64));
