@@ -16,12 +16,12 @@ use crate::bindings;
 use crate::eventfd::{EventFdCtx, EventFdFile, UNBIND};
 use crate::logic::{
     errno::Errno,
-    features::{self, Features, VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_RING_F_EVENT_IDX},
+    features::{self, Features, VIRTIO_RING_F_EVENT_IDX},
     ioctl::{Stage, VhostIoctl},
     memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
-    split_ring::CallSuppression,
-    vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
+    split_ring::{CallSuppression, USED_IDX_OFFSET},
+    vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig, VHOST_VRING_F_LOG},
 };
 use crate::miscdev::MiscDevice;
 use crate::mm::{user_access_ok, MmGrab};
@@ -31,6 +31,10 @@ use crate::uarg::UserArg;
 use crate::worker::{FilePoll, Interest, Waker, Worker, WorkerBody};
 
 mod datapath;
+mod rx;
+mod tx;
+
+use datapath::{Diagnostics, Scratch};
 use kernel::{
     new_mutex,
     prelude::*,
@@ -57,16 +61,16 @@ pub(crate) fn to_error(errno: Errno) -> Error {
 /// One virtqueue: its configuration and what is bound to it.
 struct VirtQueue {
     config: VringConfig,
-    /// Polls `kick`; dropped before `kick` (declared first).
-    kick_poll: Option<FilePoll>,
-    kick: Option<EventFdFile>,
+    /// Polls the kick eventfd (and keeps it).
+    kick: Option<FilePoll>,
     call: Option<EventFdCtx>,
     err: Option<EventFdCtx>,
-    /// Polls `backend`: for packets (RX), or for room after `EAGAIN` (TX);
-    /// dropped before it (declared first).
+    /// Polls `backend`: for packets (RX, always started), or for room after
+    /// `EAGAIN` (TX, started then); allocated with the backend.
     backend_poll: Option<FilePoll>,
     backend: Option<BackendSocket>,
-    /// TX frames on their way to a tap (empty between rounds).
+    /// TX frames on their way to a tap (empty between rounds); allocated
+    /// with a tap backend.
     tap_batch: Option<TapBatch>,
     log_base: u64,
     last_used_idx: u16,
@@ -102,7 +106,6 @@ impl VirtQueue {
     fn new() -> Self {
         Self {
             config: VringConfig::new(),
-            kick_poll: None,
             kick: None,
             call: None,
             err: None,
@@ -128,7 +131,7 @@ impl VirtQueue {
         if !mem.user_ranges_ok(user_access_ok) {
             return false;
         }
-        if self.config.addr.flags & 1 == 0 {
+        if self.config.addr.flags & (1 << VHOST_VRING_F_LOG) == 0 {
             return true;
         }
         let used = RingSizes::new(self.config.num, event_idx).used;
@@ -143,14 +146,12 @@ impl VirtQueue {
     }
 
     /// Starts using the rings with a backend (upstream's `vhost_vq_init_access`):
-    /// writes the used flags and reads the used index, `EFAULT` if the ring is
-    /// not mapped.
-    fn init_access(&mut self) -> Result {
+    /// writes the used flags and returns the used index, `EFAULT` if the ring
+    /// is not mapped.
+    fn init_access(&self) -> Result<u16> {
         let used = UserArg::new(self.config.addr.used_user_addr as usize);
         used.write_u16_once(0)?;
-        self.last_used_idx = used.offset(2).read_u16_once()?;
-        self.calls.reset();
-        Ok(())
+        used.offset(USED_IDX_OFFSET as usize).read_u16_once()
     }
 }
 
@@ -166,6 +167,7 @@ struct Control {
     mem: Option<KBox<MemTable>>,
     log_ctx: Option<EventFdCtx>,
     vqs: [VirtQueue; NUM_VQS as usize],
+    diag: Diagnostics,
 }
 
 impl Control {
@@ -179,6 +181,7 @@ impl Control {
             mem: None,
             log_ctx: None,
             vqs: [VirtQueue::new(), VirtQueue::new()],
+            diag: Diagnostics::new(),
         }
     }
 
@@ -201,10 +204,14 @@ impl Control {
     }
 
     /// `RVHOST_GET_VRING_STATS` (rvhost's own): the owner reads a queue's
-    /// counters. `EPERM`, `EFAULT`, `ENOBUFS` as for the vring ioctls.
+    /// counters. `EPERM`, `EFAULT`, `ENOBUFS` as for the vring ioctls;
+    /// `EINVAL` for non-zero padding (kept for future use, as the uapi says).
     fn get_stats(&mut self, arg: UserArg) -> Result {
         self.check_owner()?;
         let req: bindings::rvhost_vring_stats = arg.read()?;
+        if req.padding != 0 {
+            return Err(EINVAL);
+        }
         let kicks = self
             .waker
             .as_ref()
@@ -321,18 +328,19 @@ impl Control {
             }),
             Some(VhostIoctl::SetVringKick) => {
                 let f: bindings::vhost_vring_file = arg.read()?;
-                let kick = bind(f.fd, EventFdFile::from_fd)?;
-                vq.kick_poll = None;
-                vq.kick = kick;
-                if let (Some(kick), Some(waker)) = (&vq.kick, waker) {
-                    vq.kick_poll = Some(FilePoll::start(
-                        kick,
+                // The new kick is polled before the old one goes: on any
+                // error the queue keeps the old one.
+                let kick = match (bind(f.fd, EventFdFile::from_fd)?, waker) {
+                    (Some(file), Some(waker)) => Some(FilePoll::started(
+                        &file,
                         waker,
                         kick_bit(index as usize),
                         Some(index as usize),
                         Interest::Readable,
-                    )?);
-                }
+                    )?),
+                    _ => None,
+                };
+                vq.kick = kick;
                 Ok(())
             }
             Some(VhostIoctl::SetVringCall) => {
@@ -358,7 +366,10 @@ impl Control {
         }
     }
 
-    /// `VHOST_NET_SET_BACKEND`, after the argument was read.
+    /// `VHOST_NET_SET_BACKEND`, after the argument was read. Everything the
+    /// new backend needs (its poll, a tap's TX batch, the ring's used index)
+    /// is got before anything changes: on any error the queue keeps its old
+    /// backend, still polled.
     fn set_backend(&mut self, index: u32, fd: i32) -> Result {
         self.check_owner()?;
         let event_idx = self.event_idx();
@@ -379,28 +390,35 @@ impl Control {
         if unchanged {
             return Ok(());
         }
-        vq.backend_poll = None;
-        let old = core::mem::replace(&mut vq.backend, socket);
-        if vq.attached() {
-            if let Err(e) = vq.init_access() {
-                vq.backend = old;
-                return Err(e);
+        let queue = index as usize;
+        let (poll, batch, used_idx) = match (&socket, &self.waker) {
+            (Some(sock), Some(waker)) => {
+                let interest = if queue == RX {
+                    Interest::Readable
+                } else {
+                    Interest::Writable
+                };
+                let poll = FilePoll::new(sock, waker.clone(), kick_bit(queue), None, interest)?;
+                let batch = match queue == TX && sock.is_tap() {
+                    true => Some(TapBatch::new()?),
+                    false => None,
+                };
+                (Some(poll), batch, vq.init_access()?)
             }
-            if let (true, Some(socket), Some(waker)) =
-                (index as usize == RX, &vq.backend, &self.waker)
-            {
-                vq.backend_poll = Some(FilePoll::start(
-                    socket,
-                    waker.clone(),
-                    kick_bit(RX),
-                    None,
-                    Interest::Readable,
-                )?);
-            }
-            // Buffers may already be waiting.
-            if let Some(waker) = &self.waker {
-                waker.wake(kick_bit(index as usize));
-            }
+            _ => (None, None, vq.last_used_idx),
+        };
+        // Commit. The old poll stops before the old socket goes.
+        vq.backend_poll = poll;
+        vq.tap_batch = batch;
+        vq.backend = socket;
+        vq.last_used_idx = used_idx;
+        vq.calls.reset();
+        if let (Some(poll), RX) = (vq.backend_poll.as_mut(), queue) {
+            poll.start();
+        }
+        // Buffers may already be waiting.
+        if let (true, Some(waker)) = (vq.attached(), &self.waker) {
+            waker.wake(kick_bit(queue));
         }
         Ok(())
     }
@@ -445,23 +463,15 @@ impl MiscDevice for VhostNet {
 }
 
 impl WorkerBody for VhostNet {
-    fn work(this: ArcBorrow<'_, Self>, waker: &Waker, bits: u32) {
+    type Scratch = Scratch;
+
+    fn work(this: ArcBorrow<'_, Self>, waker: &Waker, bits: u32, scratch: &mut Scratch) {
         let mut control = this.control.lock();
-        // The worker is a thread of the owner that created it: after a reset
-        // (a new owner gets a new worker) it must not touch the new state.
-        let caller = MmGrab::current();
-        if !control
-            .owner
-            .owner()
-            .is_some_and(|owner| caller.as_ref() == Some(owner))
-        {
-            return;
-        }
         if bits & kick_bit(TX) != 0 {
-            control.handle_tx(waker);
+            control.handle_tx(waker, scratch);
         }
         if bits & kick_bit(RX) != 0 {
-            control.handle_rx(waker);
+            control.handle_rx(waker, scratch);
         }
     }
 }
@@ -503,22 +513,18 @@ impl VhostNet {
             VhostIoctl::SetOwner => {
                 let caller = MmGrab::current().ok_or(EPERM)?;
                 let mut control = this.control.lock();
-                control.owner.set(caller).map_err(to_error)?;
-                // The worker is created with the owner, as upstream does.
-                let waker = Arc::new(Waker::new(), GFP_KERNEL)?;
-                match Worker::spawn(this.into(), waker.clone()) {
-                    Ok(worker) => {
-                        control.worker = Some(worker);
-                        control.waker = Some(waker);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let owner = control.owner.take();
-                        drop(control);
-                        drop(owner);
-                        Err(e)
-                    }
+                if control.owner.is_owned() {
+                    return Err(to_error(Errno::Busy));
                 }
+                // The worker is created with the owner, as upstream does;
+                // all of it before the owner is recorded, so that a failure
+                // leaves the device unowned.
+                let waker = Arc::new(Waker::new(), GFP_KERNEL)?;
+                let worker = Worker::spawn(this.into(), waker.clone(), Scratch::new()?)?;
+                control.owner.set(caller).map_err(to_error)?;
+                control.worker = Some(worker);
+                control.waker = Some(waker);
+                Ok(())
             }
             VhostIoctl::ResetOwner => {
                 let caller = MmGrab::current().ok_or(EPERM)?;

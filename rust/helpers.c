@@ -47,10 +47,18 @@ bool rvhost_sock_is_raw_packet(struct socket *sock)
 	return sock->sk->sk_type == SOCK_RAW && sock->sk->sk_family == AF_PACKET;
 }
 
+/*
+ * Polls a file for the worker, as upstream's vhost_poll: allocated when the
+ * file is bound (so the data path never allocates), holding its own
+ * reference to the file, started and stopped as the worker needs it. C
+ * because poll tables and wait entries are set up by inline functions
+ * (init_poll_funcptr, init_waitqueue_func_entry, vfs_poll, get_file).
+ */
 struct rvhost_poll {
 	poll_table table;
-	wait_queue_head_t *wqh;
+	wait_queue_head_t *wqh;		/* NULL while stopped */
 	wait_queue_entry_t wait;
+	struct file *file;
 	__poll_t mask;
 	void (*wake)(void *data);
 	void *data;
@@ -73,8 +81,8 @@ static int rvhost_poll_wakeup(wait_queue_entry_t *wait, unsigned int mode, int s
 	return 0;
 }
 
-struct rvhost_poll *rvhost_poll_create(struct file *file, bool writable,
-				       void (*wake)(void *data), void *data)
+struct rvhost_poll *rvhost_poll_new(struct file *file, bool writable,
+				    void (*wake)(void *data), void *data)
 {
 	struct rvhost_poll *p = kzalloc(sizeof(*p), GFP_KERNEL);
 
@@ -82,18 +90,33 @@ struct rvhost_poll *rvhost_poll_create(struct file *file, bool writable,
 		return NULL;
 	init_poll_funcptr(&p->table, rvhost_poll_queue);
 	init_waitqueue_func_entry(&p->wait, rvhost_poll_wakeup);
+	p->file = get_file(file);
 	p->mask = writable ? EPOLLOUT : EPOLLIN;
 	p->wake = wake;
 	p->data = data;
-	if (vfs_poll(file, &p->table) & p->mask)
-		wake(data);
 	return p;
 }
 
-void rvhost_poll_destroy(struct rvhost_poll *p)
+void rvhost_poll_start(struct rvhost_poll *p)
 {
 	if (p->wqh)
+		return;
+	if (vfs_poll(p->file, &p->table) & p->mask)
+		p->wake(p->data);
+}
+
+void rvhost_poll_stop(struct rvhost_poll *p)
+{
+	if (p->wqh) {
 		remove_wait_queue(p->wqh, &p->wait);
+		p->wqh = NULL;
+	}
+}
+
+void rvhost_poll_free(struct rvhost_poll *p)
+{
+	rvhost_poll_stop(p);
+	fput(p->file);
 	kfree(p);
 }
 
@@ -163,6 +186,11 @@ void rvhost_worker_free(struct rvhost_worker *w)
 void rvhost_set_current_running(void)
 {
 	__set_current_state(TASK_RUNNING);
+}
+
+void rvhost_cond_resched(void)
+{
+	cond_resched();
 }
 
 int rvhost_sock_send_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len)
@@ -251,7 +279,7 @@ bool rvhost_tap_can_batch(struct socket *sock)
 }
 
 int rvhost_tap_batch_add(struct rvhost_tap_batch *b, struct socket *sock, struct iovec *iov,
-			 unsigned long nr, size_t len, size_t sock_hlen)
+			 unsigned long nr, size_t len, size_t sock_hlen, bool little_endian)
 {
 	size_t headroom = sock_flag(sock->sk, SOCK_XDP) ? XDP_PACKET_HEADROOM : 0;
 	size_t pad = SKB_DATA_ALIGN(NET_IP_ALIGN + NET_SKB_PAD + headroom + sock_hlen);
@@ -272,15 +300,16 @@ int rvhost_tap_batch_add(struct rvhost_tap_batch *b, struct socket *sock, struct
 	buf = page_frag_alloc_align(&b->frags, buflen, GFP_KERNEL, SMP_CACHE_BYTES);
 	if (!buf)
 		return -ENOMEM;
+	/* All headroom, which an XDP program on the tap may read, is zeroed. */
+	memset(buf, 0, pad);
 	hdr = (struct tun_xdp_hdr *)buf;
-	memset(hdr, 0, sizeof(*hdr));
 	iov_iter_init(&from, ITER_SOURCE, iov, nr, len);
 	if (copy_from_iter(&hdr->gso, gso_len, &from) != gso_len)
 		goto fault;
 	iov_iter_advance(&from, sock_hlen - gso_len);
 	if (copy_from_iter(buf + pad, frame, &from) != frame)
 		goto fault;
-	if (__virtio16_to_cpu(true, hdr->gso.hdr_len) > frame) {
+	if (__virtio16_to_cpu(little_endian, hdr->gso.hdr_len) > frame) {
 		page_frag_free(buf);
 		return -EINVAL;
 	}

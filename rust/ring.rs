@@ -2,20 +2,29 @@
 
 //! A split virtqueue in the owner's user memory, as the worker sees it: reads
 //! of the avail ring and descriptors, writes of the used ring, notification
-//! decisions. Runs in the owner's address space (the worker borrows it).
+//! decisions. Runs in the owner's address space (the worker is its thread).
+//! Every failure is a [`RingFault`]: the guest's rings are wrong.
 
 use crate::logic::{
-    errno::Errno,
     memtable::MemTable,
-    split_ring::{pending, CallSuppression, Desc, DescReader, DriverState, VRING_USED_F_NO_NOTIFY},
+    ring_fault::RingFault,
+    split_ring::{
+        avail_event_offset, pending, used_event_offset, CallSuppression, Desc, DescReader,
+        DriverState, AVAIL_ELEM_SIZE, AVAIL_IDX_OFFSET, AVAIL_RING_OFFSET, DESC_SIZE,
+        USED_ELEM_SIZE, USED_IDX_OFFSET, USED_RING_OFFSET, VRING_USED_F_NO_NOTIFY,
+    },
     vring::VringConfig,
 };
 use crate::uarg::UserArg;
 use core::sync::atomic::{fence, Ordering};
-use kernel::prelude::*;
 
-/// Most used elements written in one batch.
+/// Most used elements (and avail heads) moved in one copy.
 pub(crate) const MAX_BATCH: usize = 64;
+/// Bytes of scratch space a batch of used elements takes in guest layout.
+pub(crate) const BATCH_BYTES: usize = MAX_BATCH * USED_ELEM_SIZE as usize;
+
+/// Offset of the flags in both the avail and the used ring.
+const FLAGS_OFFSET: u64 = 0;
 
 /// Reads descriptors: the ring's table by user address, indirect tables by
 /// guest-physical address through the memory table.
@@ -24,40 +33,50 @@ pub(crate) struct UserDescs<'a> {
     pub(crate) mem: &'a MemTable,
 }
 
-fn read_desc(uaddr: u64) -> core::result::Result<Desc, Errno> {
+fn read_desc(uaddr: u64) -> Option<Desc> {
     UserArg::new(uaddr as usize)
-        .read::<[u8; 16]>()
+        .read::<[u8; DESC_SIZE as usize]>()
+        .ok()
         .map(Desc::from_le_bytes)
-        .map_err(|_| Errno::Fault)
 }
 
 impl DescReader for UserDescs<'_> {
-    fn ring_desc(&mut self, index: u16) -> core::result::Result<Desc, Errno> {
-        read_desc(self.table.wrapping_add(u64::from(index).wrapping_mul(16)))
+    fn ring_desc(&mut self, index: u16) -> Result<Desc, RingFault> {
+        let offset = u64::from(index).wrapping_mul(DESC_SIZE);
+        read_desc(self.table.wrapping_add(offset)).ok_or(RingFault::DescUnreadable)
     }
 
-    fn indirect_desc(&mut self, table: u64, index: u16) -> core::result::Result<Desc, Errno> {
+    fn indirect_desc(&mut self, table: u64, index: u16) -> Result<Desc, RingFault> {
         let gpa = table
-            .checked_add(u64::from(index).wrapping_mul(16))
-            .ok_or(Errno::Fault)?;
+            .checked_add(u64::from(index).wrapping_mul(DESC_SIZE))
+            .ok_or(RingFault::IndirectUnreadable)?;
         // A descriptor split across two memory regions is refused.
-        match self.mem.translate(gpa, 16)? {
-            (uaddr, 16) => read_desc(uaddr),
-            _ => Err(Errno::Fault),
+        match self.mem.translate(gpa, DESC_SIZE) {
+            Ok((uaddr, DESC_SIZE)) => read_desc(uaddr).ok_or(RingFault::IndirectUnreadable),
+            _ => Err(RingFault::IndirectUnreadable),
         }
     }
 }
 
 /// The worker's view of one queue's rings.
 pub(crate) struct Rings<'a> {
-    pub(crate) config: &'a VringConfig,
-    pub(crate) event_idx: bool,
+    config: &'a VringConfig,
+    event_idx: bool,
 }
 
-impl Rings<'_> {
+impl<'a> Rings<'a> {
+    pub(crate) fn new(config: &'a VringConfig, event_idx: bool) -> Self {
+        Self { config, event_idx }
+    }
+
     /// The ring size: a power of two up to 32768 (`VringConfig` refuses others).
-    fn num(&self) -> u16 {
-        self.config.num as u16
+    pub(crate) fn num(&self) -> u16 {
+        u16::try_from(self.config.num).unwrap_or(u16::MAX)
+    }
+
+    /// The user address of the descriptor table.
+    pub(crate) fn desc_table(&self) -> u64 {
+        self.config.addr.desc_user_addr
     }
 
     fn avail(&self, offset: u64) -> UserArg {
@@ -68,10 +87,13 @@ impl Rings<'_> {
         UserArg::new(self.config.addr.used_user_addr.wrapping_add(offset) as usize)
     }
 
-    /// Entries available past `last_avail`; `EFAULT` if the guest moved the
+    /// Entries available past `last_avail`; a fault if the guest moved the
     /// index by more than the ring size or the ring is unreadable.
-    pub(crate) fn pending(&self, last_avail: u16) -> core::result::Result<u16, Errno> {
-        let idx = self.avail(2).read_u16_once().map_err(|_| Errno::Fault)?;
+    pub(crate) fn pending(&self, last_avail: u16) -> Result<u16, RingFault> {
+        let idx = self
+            .avail(AVAIL_IDX_OFFSET)
+            .read_u16_once()
+            .map_err(|_| RingFault::AvailUnreadable)?;
         let n = pending(idx, last_avail, self.num())?;
         // Ring entries are read after the index (smp_rmb in upstream).
         fence(Ordering::Acquire);
@@ -84,30 +106,37 @@ impl Rings<'_> {
     }
 
     /// The head index the guest put at avail position `pos`.
-    pub(crate) fn head(&self, pos: u16) -> core::result::Result<u16, Errno> {
-        let offset = self.slot(pos).wrapping_mul(2).wrapping_add(4);
-        self.avail(offset).read().map_err(|_| Errno::Fault)
+    pub(crate) fn head(&self, pos: u16) -> Result<u16, RingFault> {
+        let offset = AVAIL_RING_OFFSET + self.slot(pos) * AVAIL_ELEM_SIZE;
+        self.avail(offset)
+            .read()
+            .map_err(|_| RingFault::AvailUnreadable)
     }
 
-    /// Reads the heads at avail positions `first_pos..` into `out`, with one
-    /// copy per contiguous stretch of the ring (two when it wraps), instead
-    /// of one user access per packet. The caller reads no further than
-    /// `pending` said, and only after it (the guest does not change
-    /// published entries until they are used).
-    pub(crate) fn heads(&self, first_pos: u16, out: &mut [u16]) -> core::result::Result<(), Errno> {
-        let mut bytes = [0u8; 2 * MAX_BATCH];
+    /// Reads the heads at avail positions `first_pos..` into `out` (at most
+    /// [`MAX_BATCH`]), with one copy per contiguous stretch of the ring (two
+    /// when it wraps), through `bytes`. The caller reads no further than
+    /// `pending` said, and only after it (the guest does not change published
+    /// entries until they are used).
+    pub(crate) fn heads(
+        &self,
+        first_pos: u16,
+        out: &mut [u16],
+        bytes: &mut [u8; BATCH_BYTES],
+    ) -> Result<(), RingFault> {
         let mut pos = first_pos;
         let mut done = 0;
         while done < out.len() {
             let slot = self.slot(pos);
             let room = usize::from(self.num()).saturating_sub(slot as usize);
             let n = (out.len() - done).min(room).min(MAX_BATCH);
-            let offset = slot.wrapping_mul(2).wrapping_add(4);
-            self.avail(offset)
-                .reader_at(0, 2 * n)
-                .read_slice(&mut bytes[..2 * n])
-                .map_err(|_| Errno::Fault)?;
-            for (head, pair) in out[done..done + n].iter_mut().zip(bytes.chunks_exact(2)) {
+            let len = n * AVAIL_ELEM_SIZE as usize;
+            let chunk = &mut bytes[..len];
+            self.avail(AVAIL_RING_OFFSET + slot * AVAIL_ELEM_SIZE)
+                .reader_at(0, len)
+                .read_slice(chunk)
+                .map_err(|_| RingFault::AvailUnreadable)?;
+            for (head, pair) in out[done..done + n].iter_mut().zip(chunk.chunks_exact(2)) {
                 *head = u16::from_le_bytes([pair[0], pair[1]]);
             }
             pos = pos.wrapping_add(n as u16);
@@ -116,16 +145,16 @@ impl Rings<'_> {
         Ok(())
     }
 
-    /// Writes used element `pos` = `{head, len}`.
-    pub(crate) fn put_used(&self, pos: u16, head: u16, len: u32) -> Result {
-        let offset = self.slot(pos).wrapping_mul(8).wrapping_add(4);
-        self.used(offset).write(&[u32::from(head), len])
-    }
-
-    /// Writes used elements `first_pos..` = `elems` (`{head, len}` each) with
-    /// one copy per contiguous stretch of the ring (two when it wraps).
-    pub(crate) fn put_used_batch(&self, first_pos: u16, elems: &[(u16, u32)]) -> Result {
-        let mut bytes = [0u8; 8 * MAX_BATCH];
+    /// Writes used elements `first_pos..` = `elems` (`{head, len}` each, at
+    /// most [`MAX_BATCH`]) with one copy per contiguous stretch of the ring
+    /// (two when it wraps), through `bytes`. The guest sees none of them
+    /// before [`Rings::publish_used`].
+    pub(crate) fn put_used_batch(
+        &self,
+        first_pos: u16,
+        elems: &[(u16, u32)],
+        bytes: &mut [u8; BATCH_BYTES],
+    ) -> Result<(), RingFault> {
         let mut pos = first_pos;
         let mut rest = elems;
         while !rest.is_empty() {
@@ -133,12 +162,14 @@ impl Rings<'_> {
             let room = usize::from(self.num()).saturating_sub(slot as usize);
             let n = rest.len().min(room).min(MAX_BATCH);
             let (now, later) = rest.split_at(n);
-            for (chunk, &(head, len)) in bytes.chunks_exact_mut(8).zip(now) {
+            let len = n * USED_ELEM_SIZE as usize;
+            for (chunk, &(head, used_len)) in bytes[..len].chunks_exact_mut(8).zip(now) {
                 chunk[..4].copy_from_slice(&u32::from(head).to_le_bytes());
-                chunk[4..].copy_from_slice(&len.to_le_bytes());
+                chunk[4..].copy_from_slice(&used_len.to_le_bytes());
             }
-            let offset = slot.wrapping_mul(8).wrapping_add(4);
-            self.used(offset).write_slice(&bytes[..8 * n])?;
+            self.used(USED_RING_OFFSET + slot * USED_ELEM_SIZE)
+                .write_slice(&bytes[..len])
+                .map_err(|_| RingFault::UsedUnwritable)?;
             pos = pos.wrapping_add(n as u16);
             rest = later;
         }
@@ -147,9 +178,11 @@ impl Rings<'_> {
 
     /// Publishes the used index (after the elements: smp_wmb in upstream),
     /// then orders it before the reads that decide about notifications.
-    pub(crate) fn publish_used(&self, used_idx: u16) -> Result {
+    pub(crate) fn publish_used(&self, used_idx: u16) -> Result<(), RingFault> {
         fence(Ordering::Release);
-        self.used(2).write_u16_once(used_idx)?;
+        self.used(USED_IDX_OFFSET)
+            .write_u16_once(used_idx)
+            .map_err(|_| RingFault::UsedUnwritable)?;
         fence(Ordering::SeqCst);
         Ok(())
     }
@@ -159,13 +192,14 @@ impl Rings<'_> {
     /// `avail_event`, else by clearing `VRING_USED_F_NO_NOTIFY`. The caller
     /// re-checks the ring afterwards, so a buffer made available meanwhile
     /// is not missed.
-    pub(crate) fn enable_notify(&self, avail_seen: u16) -> Result {
-        if self.event_idx {
-            let offset = u64::from(self.config.num).wrapping_mul(8).wrapping_add(4);
-            self.used(offset).write_u16_once(avail_seen)?;
+    pub(crate) fn enable_notify(&self, avail_seen: u16) -> Result<(), RingFault> {
+        let written = if self.event_idx {
+            self.used(avail_event_offset(self.num()))
+                .write_u16_once(avail_seen)
         } else {
-            self.used(0).write_u16_once(0)?;
-        }
+            self.used(FLAGS_OFFSET).write_u16_once(0)
+        };
+        written.map_err(|_| RingFault::UsedUnwritable)?;
         fence(Ordering::SeqCst);
         Ok(())
     }
@@ -173,11 +207,13 @@ impl Rings<'_> {
     /// Tells the guest that kicks are not needed while the device is working
     /// anyway (`VRING_USED_F_NO_NOTIFY`; with `EVENT_IDX`, not moving
     /// `avail_event` has that effect).
-    pub(crate) fn disable_notify(&self) -> Result {
-        if !self.event_idx {
-            self.used(0).write_u16_once(VRING_USED_F_NO_NOTIFY)?;
+    pub(crate) fn disable_notify(&self) -> Result<(), RingFault> {
+        if self.event_idx {
+            return Ok(());
         }
-        Ok(())
+        self.used(FLAGS_OFFSET)
+            .write_u16_once(VRING_USED_F_NO_NOTIFY)
+            .map_err(|_| RingFault::UsedUnwritable)
     }
 
     /// Whether to signal the call eventfd for used index `used_idx`.
@@ -187,12 +223,16 @@ impl Rings<'_> {
         used_idx: u16,
         last_avail: u16,
         notify_on_empty: bool,
-    ) -> Result<bool> {
-        let avail_flags = self.avail(0).read_u16_once()?;
-        let avail_idx = self.avail(2).read_u16_once()?;
-        let used_event: u16 = if self.event_idx {
-            let offset = u64::from(self.config.num).wrapping_mul(2).wrapping_add(4);
-            self.avail(offset).read_u16_once()?
+    ) -> Result<bool, RingFault> {
+        let read = |offset| {
+            self.avail(offset)
+                .read_u16_once()
+                .map_err(|_| RingFault::AvailUnreadable)
+        };
+        let avail_flags = read(FLAGS_OFFSET)?;
+        let avail_idx = read(AVAIL_IDX_OFFSET)?;
+        let used_event = if self.event_idx {
+            read(used_event_offset(self.num()))?
         } else {
             0
         };

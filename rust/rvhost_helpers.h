@@ -17,15 +17,19 @@ struct rvhost_poll;
 struct rvhost_tap_batch;
 
 /*
- * Polls @file (a kick eventfd, a backend socket) and calls @wake(@data) from
- * its wake-up (atomic context) whenever it signals EPOLLIN (EPOLLOUT if
- * @writable), and at once if it is already so. NULL if out of memory.
- * rvhost_poll_destroy() stops polling (no call of @wake after it returns) and
- * frees it.
+ * A poll of @file (a kick eventfd, a backend socket; the poll holds its own
+ * reference) that calls @wake(@data) from the file's wake-up (any context)
+ * whenever it signals EPOLLIN (EPOLLOUT if @writable) while started. new:
+ * NULL if out of memory; it does not start. start: also calls @wake at once
+ * if the file is ready already; starting a started poll does nothing. stop:
+ * no call of @wake after it returns. free: stops, drops the file, frees.
+ * start, stop and free of one poll are serialised by the caller.
  */
-struct rvhost_poll *rvhost_poll_create(struct file *file, bool writable,
-				       void (*wake)(void *data), void *data);
-void rvhost_poll_destroy(struct rvhost_poll *p);
+struct rvhost_poll *rvhost_poll_new(struct file *file, bool writable,
+				    void (*wake)(void *data), void *data);
+void rvhost_poll_start(struct rvhost_poll *p);
+void rvhost_poll_stop(struct rvhost_poll *p);
+void rvhost_poll_free(struct rvhost_poll *p);
 
 /*
  * The device's worker: a vhost_task (a thread of the owner) running fn(data)
@@ -42,6 +46,8 @@ void rvhost_worker_stop(struct rvhost_worker *w);
 void rvhost_worker_free(struct rvhost_worker *w);
 /* __set_current_state(TASK_RUNNING): the worker found work. */
 void rvhost_set_current_running(void);
+/* cond_resched(): the worker yields between turns (a PREEMPT_NONE kernel preempts it nowhere else). */
+void rvhost_cond_resched(void);
 /* Length of the packet at the head of @sock's receive queue, 0 if none. */
 int rvhost_sock_peek_len(struct socket *sock);
 /* recvmsg of one packet into user @iov[0..@nr] (@len bytes room), non-blocking; MSG_TRUNC semantics. */
@@ -74,7 +80,8 @@ void rvhost_kunit_set_failure(struct kunit *test);
  * TX batching into a tap (see helpers.c): new/free a batch of up to
  * RVHOST_TAP_BATCH frames; can_batch: the tap's send buffer is unlimited (as
  * upstream requires); add copies one frame (whose first sock_hlen bytes are
- * the virtio-net header the tap expects) from user memory into the batch:
+ * the virtio-net header the tap expects, its fields little-endian or not as
+ * the device negotiated) from user memory into the batch:
  * -ENOSPC if it does not fit a page (send it alone), -ENOBUFS if the batch
  * is full, -EFAULT/-EINVAL for bad buffers; flush hands the batch to the tap
  * and empties it (frames are freed if the tap refuses them).
@@ -84,7 +91,7 @@ struct rvhost_tap_batch *rvhost_tap_batch_new(void);
 void rvhost_tap_batch_free(struct rvhost_tap_batch *b);
 bool rvhost_tap_can_batch(struct socket *sock);
 int rvhost_tap_batch_add(struct rvhost_tap_batch *b, struct socket *sock, struct iovec *iov,
-			 unsigned long nr, size_t len, size_t sock_hlen);
+			 unsigned long nr, size_t len, size_t sock_hlen, bool little_endian);
 int rvhost_tap_batch_flush(struct rvhost_tap_batch *b, struct socket *sock);
 
 #endif

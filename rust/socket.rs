@@ -87,16 +87,11 @@ impl BackendSocket {
     /// calling thread's address space), without blocking. Returns the bytes
     /// sent; `EAGAIN` when the socket is full.
     pub(crate) fn send_user(&self, iovs: &mut UserIovs) -> Result<usize> {
+        let (iov, count, bytes) = iovs.raw_parts();
         // SAFETY: `sock` is valid (type invariant); the iovecs hold user
         // addresses, which the kernel copies from with fault checking.
-        let ret = unsafe {
-            bindings::rvhost_sock_send_user(
-                self.sock.as_ptr(),
-                iovs.iov.as_mut_ptr(),
-                iovs.count as _,
-                iovs.bytes,
-            )
-        };
+        let ret =
+            unsafe { bindings::rvhost_sock_send_user(self.sock.as_ptr(), iov, count as _, bytes) };
         kernel::error::to_result(ret).map(|()| ret as usize)
     }
 
@@ -111,16 +106,11 @@ impl BackendSocket {
     /// Returns the packet's full length, which exceeds the room when it was
     /// truncated.
     pub(crate) fn recv_user(&self, iovs: &mut UserIovs) -> Result<usize> {
+        let (iov, count, bytes) = iovs.raw_parts();
         // SAFETY: `sock` is valid (type invariant); the iovecs hold user
         // addresses, which the kernel copies to with fault checking.
-        let ret = unsafe {
-            bindings::rvhost_sock_recv_user(
-                self.sock.as_ptr(),
-                iovs.iov.as_mut_ptr(),
-                iovs.count as _,
-                iovs.bytes,
-            )
-        };
+        let ret =
+            unsafe { bindings::rvhost_sock_recv_user(self.sock.as_ptr(), iov, count as _, bytes) };
         kernel::error::to_result(ret).map(|()| ret as usize)
     }
 
@@ -161,23 +151,38 @@ impl Drop for BackendSocket {
 /// Most user buffers one packet may be gathered from.
 pub(crate) const MAX_IOVS: usize = 64;
 
-/// User buffers (addresses in the owner's address space) making up a packet.
+/// User buffers (addresses in the owner's address space) making up a packet,
+/// in space allocated once (the worker's scratch), not on the stack.
+///
+/// # Invariants
+///
+/// `iov.len() == MAX_IOVS`; `iov[..count]` are the buffers, `bytes` their sum.
 pub(crate) struct UserIovs {
-    iov: [bindings::iovec; MAX_IOVS],
+    iov: KVec<bindings::iovec>,
     count: usize,
     bytes: usize,
 }
 
+// SAFETY: the iovecs hold user addresses, valid in the owner's address space
+// for any of its threads (the worker is one); Rust never dereferences them.
+unsafe impl Send for UserIovs {}
+
 impl UserIovs {
-    pub(crate) fn new() -> Self {
-        Self {
-            iov: core::array::from_fn(|_| bindings::iovec {
+    pub(crate) fn new() -> Result<Self> {
+        let mut iov = KVec::with_capacity(MAX_IOVS, GFP_KERNEL)?;
+        for _ in 0..MAX_IOVS {
+            let empty = bindings::iovec {
                 iov_base: core::ptr::null_mut(),
                 iov_len: 0,
-            }),
+            };
+            iov.push(empty, GFP_KERNEL)?;
+        }
+        // INVARIANT: `MAX_IOVS` entries, none in use.
+        Ok(Self {
+            iov,
             count: 0,
             bytes: 0,
-        }
+        })
     }
 
     /// Empties the list (the entries are overwritten as buffers are pushed).
@@ -186,19 +191,18 @@ impl UserIovs {
         self.bytes = 0;
     }
 
-    /// Appends a user buffer; `ENOBUFS` when full.
-    pub(crate) fn push(&mut self, addr: u64, len: usize) -> Result {
-        let slot = self
-            .iov
-            .get_mut(self.count)
-            .ok_or(Error::from_errno(-(bindings::ENOBUFS as i32)))?;
+    /// Appends a user buffer; `false` when the list is full.
+    pub(crate) fn push(&mut self, addr: u64, len: usize) -> bool {
+        let Some(slot) = self.iov.get_mut(self.count) else {
+            return false;
+        };
         *slot = bindings::iovec {
             iov_base: addr as usize as *mut _,
             iov_len: len,
         };
         self.count += 1;
         self.bytes = self.bytes.saturating_add(len);
-        Ok(())
+        true
     }
 
     /// The iovec array, its length and the total bytes, for a C helper.

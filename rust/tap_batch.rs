@@ -62,14 +62,16 @@ impl TapBatch {
     }
 
     /// Copies one frame from the user buffers `iovs` (its first `sock_hlen`
-    /// bytes the virtio-net header the tap expects) into the batch.
-    /// `ENOSPC` if the frame does not fit a page (send it on its own),
-    /// `ENOBUFS` if the batch is full, `EFAULT`/`EINVAL` for bad buffers.
+    /// bytes the virtio-net header the tap expects, its fields in the
+    /// device's byte order) into the batch. `ENOSPC` if the frame does not
+    /// fit a page (send it on its own), `ENOBUFS` if the batch is full,
+    /// `EFAULT`/`EINVAL` for bad buffers or header.
     pub(crate) fn add(
         &mut self,
         sock: &BackendSocket,
         iovs: &mut UserIovs,
         sock_hlen: usize,
+        little_endian: bool,
     ) -> Result {
         let (iov, count, len) = iovs.raw_parts();
         // SAFETY: the batch is ours (type invariant) and the socket valid;
@@ -83,6 +85,7 @@ impl TapBatch {
                 count as _,
                 len,
                 sock_hlen,
+                little_endian,
             )
         };
         kernel::error::to_result(ret)?;

@@ -13,9 +13,12 @@ use crate::logic::{
     ioctl::{stage_of, Stage, VhostIoctl},
     memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
+    ratelimit::RateLimit,
+    ring_fault::RingFault,
+    round::{RoundBudget, ROUND_PACKETS},
     split_ring::{
         need_event, pending, walk_chain, CallSuppression, Chain, Desc, DescReader, DriverState,
-        Segment, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
+        Segment, PACKET_DESC_LIMIT, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
     },
     vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
 };
@@ -342,21 +345,32 @@ struct TestTables {
 }
 
 impl DescReader for TestTables {
-    fn ring_desc(&mut self, index: u16) -> core::result::Result<Desc, Errno> {
+    fn ring_desc(&mut self, index: u16) -> core::result::Result<Desc, RingFault> {
         self.ring
             .get(usize::from(index))
             .copied()
-            .ok_or(Errno::Fault)
+            .ok_or(RingFault::DescUnreadable)
     }
-    fn indirect_desc(&mut self, table: u64, index: u16) -> core::result::Result<Desc, Errno> {
+    fn indirect_desc(&mut self, table: u64, index: u16) -> core::result::Result<Desc, RingFault> {
         if table != 0x9000 {
-            return Err(Errno::Fault);
+            return Err(RingFault::IndirectUnreadable);
         }
         self.indirect
             .get(usize::from(index))
             .copied()
-            .ok_or(Errno::Fault)
+            .ok_or(RingFault::IndirectUnreadable)
     }
+}
+
+/// Walks with the per-packet descriptor limit.
+fn walk(
+    t: &mut TestTables,
+    num: u16,
+    head: u16,
+    segs: &mut [Segment],
+) -> core::result::Result<Chain, RingFault> {
+    let mut budget = PACKET_DESC_LIMIT;
+    walk_chain(t, num, head, segs, &mut budget)
 }
 
 fn desc(addr: u64, len: u32, flags: u16, next: u16) -> Desc {
@@ -382,7 +396,7 @@ fn chain_walk_direct_and_indirect() -> TestResult {
     t.indirect[0] = desc(0x2000, 100, NEXT | WRITE, 1);
     t.indirect[1] = desc(0x3000, 50, WRITE, 0);
     let mut segs = [Segment::default(); 4];
-    let chain = walk_chain(&mut t, 4, 1, &mut segs);
+    let chain = walk(&mut t, 4, 1, &mut segs);
     check_eq!(
         chain,
         Ok(Chain {
@@ -409,22 +423,79 @@ fn chain_walk_refuses_hostile_rings() -> TestResult {
         indirect: [Desc::default(); 4],
     };
     let mut segs = [Segment::default(); 8];
-    check_eq!(walk_chain(&mut t, 4, 4, &mut segs), Err(Errno::Inval));
+    check_eq!(
+        walk(&mut t, 4, 4, &mut segs),
+        Err(RingFault::HeadOutOfRange)
+    );
     t.ring[0] = desc(0x1000, 1, NEXT, 7);
-    check_eq!(walk_chain(&mut t, 4, 0, &mut segs), Err(Errno::Inval));
+    check_eq!(
+        walk(&mut t, 4, 0, &mut segs),
+        Err(RingFault::NextOutOfRange)
+    );
     t.ring[0] = desc(0x1000, 1, NEXT, 1);
     t.ring[1] = desc(0x1000, 1, NEXT, 0);
-    check_eq!(walk_chain(&mut t, 4, 0, &mut segs), Err(Errno::Inval));
+    check_eq!(walk(&mut t, 4, 0, &mut segs), Err(RingFault::ChainLoop));
     t.ring[1] = desc(0x9000, 17, INDIRECT, 0);
-    check_eq!(walk_chain(&mut t, 4, 1, &mut segs), Err(Errno::Inval));
+    check_eq!(
+        walk(&mut t, 4, 1, &mut segs),
+        Err(RingFault::IndirectBadLength)
+    );
     t.ring[1] = desc(0x9000, 32, INDIRECT, 0);
     t.indirect[0] = desc(0x9000, 16, INDIRECT, 0);
-    check_eq!(walk_chain(&mut t, 4, 1, &mut segs), Err(Errno::Inval));
+    check_eq!(
+        walk(&mut t, 4, 1, &mut segs),
+        Err(RingFault::IndirectNested)
+    );
     t.ring[2] = desc(0x1000, 1, NEXT | WRITE, 3);
     t.ring[3] = desc(0x1000, 1, 0, 0);
-    check_eq!(walk_chain(&mut t, 4, 2, &mut segs), Err(Errno::Inval));
-    check_eq!(pending(13, 4, 8), Err(Errno::Fault));
+    check_eq!(
+        walk(&mut t, 4, 2, &mut segs),
+        Err(RingFault::ReadableAfterWritable)
+    );
+    check_eq!(pending(13, 4, 8), Err(RingFault::AvailIndexJump));
     check_eq!(pending(12, 4, 8), Ok(8));
+    Ok(())
+}
+
+fn chain_walk_is_bounded_by_its_budget() -> TestResult {
+    let mut t = TestTables {
+        ring: [Desc::default(); 4],
+        indirect: [Desc::default(); 4],
+    };
+    // Zero-length descriptors: no segment, but every read costs.
+    t.ring[0] = desc(0x1000, 0, NEXT, 1);
+    t.ring[1] = desc(0x9000, 64, INDIRECT, 0);
+    for i in 0..3u16 {
+        t.indirect[usize::from(i)] = desc(0x2000, 0, NEXT, i + 1);
+    }
+    t.indirect[3] = desc(0x2000, 0, 0, 0);
+    let mut segs = [Segment::default(); 4];
+    let mut budget = 6;
+    check_eq!(
+        walk_chain(&mut t, 4, 0, &mut segs, &mut budget).map(|c| c.len()),
+        Ok(0)
+    );
+    check_eq!(budget, 0);
+    let mut budget = 5;
+    check_eq!(
+        walk_chain(&mut t, 4, 0, &mut segs, &mut budget),
+        Err(RingFault::TooManyDescriptors)
+    );
+    Ok(())
+}
+
+fn round_budget_counts_drops() -> TestResult {
+    let mut round = RoundBudget::new();
+    for _ in 0..ROUND_PACKETS {
+        check!(!round.exhausted());
+        round.packet(0);
+    }
+    check!(round.exhausted());
+    let mut limit = RateLimit::new(1000, 2);
+    check_eq!(limit.allow(0), Some(0));
+    check_eq!(limit.allow(1), Some(0));
+    check_eq!(limit.allow(2), None);
+    check_eq!(limit.allow(1000), Some(1));
     Ok(())
 }
 
@@ -455,6 +526,8 @@ kunit_suite!(
     [
         chain_walk_direct_and_indirect,
         chain_walk_refuses_hostile_rings,
+        chain_walk_is_bounded_by_its_budget,
+        round_budget_counts_drops,
         event_index_wraps
     ]
 );

@@ -86,23 +86,31 @@ impl Drop for Waker {
 
 /// What a worker runs.
 pub(crate) trait WorkerBody: Send + Sync + 'static {
+    /// Working space of the worker's own (kept off its stack, allocated
+    /// with the worker so that work never allocates it).
+    type Scratch: Send + 'static;
+
     /// Handles the work `bits` (the worker found them pending). May sleep.
-    fn work(this: ArcBorrow<'_, Self>, waker: &Waker, bits: u32);
+    /// `waker` identifies the worker: after an owner reset, a worker on its
+    /// way out must not work on the new owner's state.
+    fn work(this: ArcBorrow<'_, Self>, waker: &Waker, bits: u32, scratch: &mut Self::Scratch);
 }
 
 struct TaskCtx<T: WorkerBody> {
     target: Arc<T>,
     waker: Arc<Waker>,
+    scratch: T::Scratch,
 }
 
 /// A running worker; dropping it stops the task and waits for it.
 ///
 /// # Invariants
 ///
-/// `ctx` is the `KBox` the task reads, freed only after the task stopped;
-/// `ctx.waker.worker` is the task's handle.
+/// `ctx` is the `KBox` the task reads and writes, used by nobody else until
+/// the task stopped, then freed; `waker.worker` is the task's handle.
 pub(crate) struct Worker<T: WorkerBody> {
     ctx: NonNull<TaskCtx<T>>,
+    waker: Arc<Waker>,
 }
 
 // SAFETY: stopping the task and freeing its context may happen on any thread.
@@ -114,7 +122,7 @@ impl<T: WorkerBody> Worker<T> {
     /// Starts a worker (`rvhost-<owner pid>`, a thread of the calling
     /// process) running `T::work` whenever `waker` has bits pending. `waker`
     /// must be new (no worker yet).
-    pub(crate) fn spawn(target: Arc<T>, waker: Arc<Waker>) -> Result<Self> {
+    pub(crate) fn spawn(target: Arc<T>, waker: Arc<Waker>, scratch: T::Scratch) -> Result<Self> {
         if !waker.worker.load(Ordering::Acquire).is_null() {
             return Err(EBUSY);
         }
@@ -122,6 +130,7 @@ impl<T: WorkerBody> Worker<T> {
             TaskCtx {
                 target,
                 waker: waker.clone(),
+                scratch,
             },
             GFP_KERNEL,
         )?);
@@ -142,8 +151,8 @@ impl<T: WorkerBody> Worker<T> {
         unsafe { bindings::rvhost_worker_start(worker) };
         // SAFETY: `KBox::into_raw` never returns NULL.
         let ctx = unsafe { NonNull::new_unchecked(ctx) };
-        // INVARIANT: `ctx` lives until drop, after the task stopped.
-        Ok(Self { ctx })
+        // INVARIANT: only the task uses `ctx` from here until drop stops it.
+        Ok(Self { ctx, waker })
     }
 
     /// One turn of the task's loop (it runs in `TASK_INTERRUPTIBLE` and
@@ -154,15 +163,25 @@ impl<T: WorkerBody> Worker<T> {
     ///
     /// `data` is the `TaskCtx<T>` passed by `spawn`, alive until the task stops.
     unsafe extern "C" fn task_fn(data: *mut c_void) -> bool {
-        // SAFETY: per the function's contract.
-        let ctx = unsafe { &*(data as *const TaskCtx<T>) };
+        // SAFETY: per the function's contract; nothing but the task uses the
+        // context while it runs (type invariant of `Worker`).
+        let ctx = unsafe { &mut *(data as *mut TaskCtx<T>) };
         let Some(bits) = ctx.waker.take_pending() else {
             return false;
         };
         // The work may sleep (locks, socket calls): run as a running task.
         // SAFETY: sets the calling task's own state.
         unsafe { bindings::rvhost_set_current_running() };
-        T::work(ctx.target.as_arc_borrow(), &ctx.waker, bits);
+        T::work(
+            ctx.target.as_arc_borrow(),
+            &ctx.waker,
+            bits,
+            &mut ctx.scratch,
+        );
+        // A round that ran out of budget requeued itself: let everything else
+        // run first (nothing else preempts a kernel thread on PREEMPT_NONE).
+        // SAFETY: the task runs in process context and holds no lock here.
+        unsafe { bindings::rvhost_cond_resched() };
         true
     }
 
@@ -177,9 +196,7 @@ impl<T: WorkerBody> Worker<T> {
 
 impl<T: WorkerBody> Drop for Worker<T> {
     fn drop(&mut self) {
-        // SAFETY: the context is alive until we free it below (type invariant).
-        let ctx = unsafe { self.ctx.as_ref() };
-        let worker = ctx.waker.worker.load(Ordering::Acquire);
+        let worker = self.waker.worker.load(Ordering::Acquire);
         // SAFETY: the handle the waker owns (type invariant): this stops the
         // task and waits until it has exited; later wakes do nothing.
         unsafe { bindings::rvhost_worker_stop(worker) };
@@ -222,27 +239,28 @@ pub(crate) enum Interest {
     Writable,
 }
 
-/// Polls a file (a kick eventfd, a backend socket): each wake-up with the
-/// awaited event marks `bits` pending in the worker.
+/// Polls a file (a kick eventfd, a backend socket): while started, each
+/// wake-up with the awaited event marks `bits` pending in the worker. It
+/// holds its own reference to the file and is allocated when the file is
+/// bound, so that starting and stopping it (in the data path) never fails.
 ///
 /// # Invariants
 ///
-/// `poll` is a started `rvhost_poll` whose callback data is `target`; both
-/// live until drop, where polling stops before `target` is freed.
+/// `poll` is an `rvhost_poll` created for `target` and owned by this value;
+/// `target` lives until drop, where the poll is freed (and so stopped) first.
 pub(crate) struct FilePoll {
     poll: NonNull<bindings::rvhost_poll>,
-    target: *mut PollTarget,
+    target: NonNull<PollTarget>,
 }
 
-// SAFETY: stopping the poll and freeing its target may happen on any thread.
+// SAFETY: the poll and its target may be used and freed on any thread.
 unsafe impl Send for FilePoll {}
 // SAFETY: `&FilePoll` offers nothing.
 unsafe impl Sync for FilePoll {}
 
 impl FilePoll {
-    /// Starts polling `file`; wakes at once if it is already readable. The
-    /// poll must be dropped before `file`.
-    pub(crate) fn start(
+    /// A poll of `file`, not started.
+    pub(crate) fn new(
         file: &impl PollableFile,
         waker: Arc<Waker>,
         bits: u32,
@@ -255,29 +273,57 @@ impl FilePoll {
             kick_of,
         };
         let target = KBox::into_raw(KBox::new(target, GFP_KERNEL)?);
-        // SAFETY: `file` is a valid file (the caller drops the poll first); `target` outlives the poll
-        // (freed in drop after `rvhost_poll_destroy`).
+        // SAFETY: `file` is valid while `file` is borrowed, and the poll takes
+        // its own reference; `target` outlives the poll (freed in drop after it).
         let poll = unsafe {
-            bindings::rvhost_poll_create(
+            bindings::rvhost_poll_new(
                 file.file_ptr(),
                 interest == Interest::Writable,
                 Some(Self::wake_cb),
                 target.cast(),
             )
         };
+        // SAFETY: `KBox::into_raw` never returns NULL.
+        let target = unsafe { NonNull::new_unchecked(target) };
         match NonNull::new(poll) {
+            // INVARIANT: a new poll for `target`, ours.
             Some(poll) => Ok(Self { poll, target }),
             None => {
-                // SAFETY: the poll was not created; the box is ours again.
-                drop(unsafe { KBox::from_raw(target) });
+                // SAFETY: no poll was created; the box is ours again.
+                drop(unsafe { KBox::from_raw(target.as_ptr()) });
                 Err(ENOMEM)
             }
         }
     }
 
+    /// A poll of `file`, started.
+    pub(crate) fn started(
+        file: &impl PollableFile,
+        waker: Arc<Waker>,
+        bits: u32,
+        kick_of: Option<usize>,
+        interest: Interest,
+    ) -> Result<Self> {
+        let mut poll = Self::new(file, waker, bits, kick_of, interest)?;
+        poll.start();
+        Ok(poll)
+    }
+
+    /// Starts waiting for the event (wakes at once if it is there already).
+    pub(crate) fn start(&mut self) {
+        // SAFETY: our poll (type invariant); `&mut self` serialises start and stop.
+        unsafe { bindings::rvhost_poll_start(self.poll.as_ptr()) };
+    }
+
+    /// Stops waiting: no wake-up from this poll once this returns.
+    pub(crate) fn stop(&mut self) {
+        // SAFETY: our poll (type invariant); `&mut self` serialises start and stop.
+        unsafe { bindings::rvhost_poll_stop(self.poll.as_ptr()) };
+    }
+
     /// # Safety
     ///
-    /// `data` is the `PollTarget` of a started poll.
+    /// `data` is the `PollTarget` of a live poll.
     unsafe extern "C" fn wake_cb(data: *mut c_void) {
         // SAFETY: per the function's contract.
         let target = unsafe { &*(data as *const PollTarget) };
@@ -290,9 +336,9 @@ impl FilePoll {
 
 impl Drop for FilePoll {
     fn drop(&mut self) {
-        // SAFETY: the poll is started (type invariant); after this no callback runs.
-        unsafe { bindings::rvhost_poll_destroy(self.poll.as_ptr()) };
+        // SAFETY: our poll (type invariant); after this no callback runs.
+        unsafe { bindings::rvhost_poll_free(self.poll.as_ptr()) };
         // SAFETY: nothing refers to the target any more.
-        drop(unsafe { KBox::from_raw(self.target) });
+        drop(unsafe { KBox::from_raw(self.target.as_ptr()) });
     }
 }

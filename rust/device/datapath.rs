@@ -1,518 +1,353 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The data path, run by the worker in the owner's address space: TX (guest
-//! chains to the backend socket) and RX (backend packets into guest buffers).
+//! What the TX and RX rounds share: the round's settings, the worker's
+//! scratch space, the progress of a round through the ring (used elements
+//! written in batches, committed together with the avail entries they
+//! consume) and the end of a round (publish, notify, report a fault).
 //!
-//! A malformed chain is never consumed: the used index stays, the error
-//! eventfd fires and the queue stops until the VMM re-bases it.
+//! A round runs in the worker, in the owner's address space, under the
+//! device mutex. It is bounded by a [`RoundBudget`]; when the budget runs
+//! out it requeues itself, and the worker yields before the next round.
+//! A malformed ring is never consumed past: the used index stays at the
+//! last good packet, the error eventfd fires, a rate-limited diagnostic
+//! names the fault, and the queue stops until the VMM re-bases it.
 
-use super::*;
+use super::{Control, VirtQueue};
 use crate::logic::{
-    features::VIRTIO_NET_F_MRG_RXBUF,
-    split_ring::{walk_chain, Segment},
+    features::{Features, VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_NET_F_MRG_RXBUF},
+    memtable::MemTable,
+    ratelimit::RateLimit,
+    ring_fault::RingFault,
+    split_ring::Segment,
 };
-use crate::ring::{Rings, UserDescs, MAX_BATCH};
+use crate::ring::{Rings, BATCH_BYTES, MAX_BATCH};
 use crate::socket::{UserIovs, MAX_IOVS};
-use crate::tap_batch::TapBatch;
+use crate::uarg::UserArg;
+use crate::worker::Waker;
+use kernel::{prelude::*, time::Ktime};
 
-/// Most packets handled per round and queue before the worker requeues itself.
-const WEIGHT: usize = MAX_BATCH;
-/// Most payload bytes per round and queue (upstream's 0x80000), so that large
-/// frames cannot keep the worker on one queue either.
-const WEIGHT_BYTES: u64 = 0x8_0000;
+/// Most RX chains one packet may use (mergeable buffers); no more than one
+/// batch of used elements.
+pub(super) const MAX_RX_HEADS: usize = MAX_BATCH;
 
 /// What the negotiated features say about a round.
 #[derive(Clone, Copy)]
-struct Settings {
-    event_idx: bool,
-    notify_on_empty: bool,
-    mergeable: bool,
-    /// Header bytes the device handles itself.
-    hdr_len: usize,
-    /// Size of the virtio-net header in guest buffers.
-    net_hdr_len: usize,
-    /// Header bytes the backend socket expects.
-    sock_hdr_len: usize,
+pub(super) struct Settings {
+    pub(super) event_idx: bool,
+    pub(super) notify_on_empty: bool,
+    pub(super) mergeable: bool,
+    /// Header bytes the device itself strips (TX) or writes (RX).
+    pub(super) hdr_len: usize,
+    /// Header bytes the backend socket expects (TX) or writes (RX).
+    pub(super) sock_hdr_len: usize,
+    /// Byte order of the header's fields.
+    pub(super) little_endian: bool,
 }
 
-/// What one worker round on a queue works with.
-struct Round<'a> {
-    settings: Settings,
-    waker: Option<Arc<Waker>>,
-    mem: &'a MemTable,
-    vq: &'a mut VirtQueue,
+impl Settings {
+    fn of(features: Features) -> Self {
+        Self {
+            event_idx: features.has(crate::logic::features::VIRTIO_RING_F_EVENT_IDX),
+            notify_on_empty: features.has(VIRTIO_F_NOTIFY_ON_EMPTY),
+            mergeable: features.has(VIRTIO_NET_F_MRG_RXBUF),
+            hdr_len: features.device_hdr_len(),
+            sock_hdr_len: features.socket_hdr_len(),
+            little_endian: features.little_endian(),
+        }
+    }
 }
 
-impl Control {
-    /// The settings, memory table and queue for a round on `queue`; `None`
-    /// unless a memory table is set and the queue has a backend.
-    fn round(&mut self, queue: usize) -> Option<Round<'_>> {
-        let settings = Settings {
-            event_idx: self.event_idx(),
-            notify_on_empty: self.features.has(VIRTIO_F_NOTIFY_ON_EMPTY),
-            mergeable: self.features.has(VIRTIO_NET_F_MRG_RXBUF),
-            hdr_len: self.features.device_hdr_len(),
-            net_hdr_len: self.features.net_hdr_len(),
-            sock_hdr_len: self.features.socket_hdr_len(),
-        };
-        let mem = self.mem.as_deref()?;
-        let vq = self.vqs.get_mut(queue).filter(|vq| vq.attached())?;
-        let waker = self.waker.clone();
-        Some(Round {
-            settings,
-            waker,
-            mem,
-            vq,
+/// The worker's working space for rounds, allocated with the worker so that
+/// a round neither allocates nor puts kilobytes on the worker's stack (it
+/// calls deep into the network stack: tun, bridge, netfilter).
+pub(crate) struct Scratch {
+    /// Segments of the chain being walked.
+    pub(super) segs: KVec<Segment>,
+    /// RX: the writable segments of a packet's first chain (for its header),
+    /// `head_segs[..head_segs_len]`.
+    pub(super) head_segs: KVec<Segment>,
+    pub(super) head_segs_len: usize,
+    /// The packet's buffers as user addresses.
+    pub(super) iovs: UserIovs,
+    /// The used elements of the packet being handled, `(head, len)` (RX:
+    /// `(head, room)` while its buffers are being found).
+    pub(super) packet_used: KVec<(u16, u32)>,
+    /// Used elements not yet written to the ring (see [`Progress`]).
+    pub(super) used: KVec<(u16, u32)>,
+    /// TX: avail heads read ahead.
+    pub(super) heads: KVec<u16>,
+    /// One batch of ring entries in guest layout.
+    pub(super) ring_bytes: KBox<[u8; BATCH_BYTES]>,
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            segs: KVec::from_elem(Segment::default(), MAX_IOVS, GFP_KERNEL)?,
+            head_segs: KVec::from_elem(Segment::default(), MAX_IOVS, GFP_KERNEL)?,
+            head_segs_len: 0,
+            iovs: UserIovs::new()?,
+            packet_used: KVec::from_elem((0, 0), MAX_RX_HEADS, GFP_KERNEL)?,
+            used: KVec::from_elem((0, 0), MAX_BATCH, GFP_KERNEL)?,
+            heads: KVec::from_elem(0, MAX_BATCH, GFP_KERNEL)?,
+            ring_bytes: KBox::new([0; BATCH_BYTES], GFP_KERNEL)?,
         })
     }
+}
 
-    /// Transmits what the guest queued on the TX ring (in the worker, in the
-    /// owner's address space). A malformed chain is not consumed: the used
-    /// index stays, the error eventfd fires and the queue stops until the VMM
-    /// re-bases it. A full socket stops the round; the next kick retries.
-    pub(super) fn handle_tx(&mut self, waker: &Waker) {
-        let Some(Round {
-            settings,
-            waker: shared_waker,
-            mem,
-            vq,
-        }) = self.round(TX)
-        else {
+/// Rate-limited reports of malformed rings, one limit per device (upstream's
+/// `vq_err`, which is a debug message there).
+pub(super) struct Diagnostics {
+    limit: RateLimit,
+}
+
+impl Diagnostics {
+    /// At most 10 reports per 5 seconds per device.
+    pub(super) const fn new() -> Self {
+        Self {
+            limit: RateLimit::new(5_000_000_000, 10),
+        }
+    }
+
+    fn report(&mut self, queue: usize, fault: RingFault) {
+        let now = u64::try_from(Ktime::ktime_get().to_ns()).unwrap_or(0);
+        let Some(suppressed) = self.limit.allow(now) else {
             return;
         };
-        let Settings {
-            event_idx,
-            notify_on_empty,
-            hdr_len,
-            sock_hdr_len,
-            ..
-        } = settings;
-        // Running again: any wait for socket room is over.
-        vq.backend_poll = None;
-        let Some(sock) = vq.backend.as_ref() else {
-            return;
-        };
-        // Frames go to a tap with an unlimited send buffer in batches, as
-        // upstream sends them; the header the tap expects (when the device
-        // does not handle it) travels in the batch's own header slot.
-        let mut batch = if TapBatch::usable_with(sock) {
-            match vq.tap_batch.take() {
-                Some(batch) => Some(batch),
-                None => TapBatch::new().ok(),
-            }
-        } else {
-            None
-        };
-        let rings = Rings {
-            config: &vq.config,
-            event_idx,
-        };
-        let mut fault = rings.disable_notify().is_err();
-        let (mut last_avail, last_used) = (vq.config.last_avail_idx, vq.last_used_idx);
-        let mut sent = 0;
-        // Entries known to be available; the avail index is re-read only when
-        // they are used up.
-        let mut avail_left: u16 = 0;
-        // Scratch space reused for every packet of the round.
-        let mut segs = [Segment::default(); MAX_IOVS];
-        let mut iovs = UserIovs::new();
-        let mut done = [(0u16, 0u32); MAX_BATCH];
-        // Heads read ahead in one copy: `heads[next_head..heads_read]`.
-        let mut heads = [0u16; MAX_BATCH];
-        let (mut next_head, mut heads_read) = (0, 0);
-        let mut bytes: u64 = 0;
-        loop {
-            if avail_left == 0 {
-                match rings.pending(last_avail) {
-                    Ok(0) => {
-                        // Ask for the next kick, then look again so that a
-                        // buffer queued meanwhile is not missed.
-                        if rings.enable_notify(last_avail).is_err() {
-                            fault = true;
-                            break;
-                        }
-                        match rings.pending(last_avail) {
-                            Ok(0) => break,
-                            Ok(n) => avail_left = n,
-                            Err(_) => {
-                                fault = true;
-                                break;
-                            }
-                        }
-                    }
-                    Ok(n) => avail_left = n,
-                    Err(_) => {
-                        fault = true;
-                        break;
-                    }
-                }
-            }
-            if sent >= WEIGHT || bytes >= WEIGHT_BYTES {
-                waker.wake(kick_bit(TX));
-                break;
-            }
-            if next_head == heads_read {
-                let n = usize::from(avail_left).min(MAX_BATCH);
-                if rings.heads(last_avail, &mut heads[..n]).is_err() {
-                    fault = true;
-                    break;
-                }
-                (next_head, heads_read) = (0, n);
-            }
-            let head = heads[next_head];
-            next_head += 1;
-            let mut descs = UserDescs {
-                table: vq.config.addr.desc_user_addr,
-                mem,
-            };
-            let chain = match walk_chain(&mut descs, rings_num(&vq.config), head, &mut segs) {
-                Ok(chain) if chain.writable == 0 => chain,
-                _ => {
-                    fault = true;
-                    break;
-                }
-            };
-            iovs.clear();
-            if gather(mem, &segs[..chain.readable], hdr_len, &mut iovs).is_err() {
-                fault = true;
-                break;
-            }
-            // `None`: the frame went into the batch (counted at its flush).
-            let sent_alone = match batch.as_mut() {
-                Some(b) => match b.add(sock, &mut iovs, sock_hdr_len) {
-                    Ok(()) => {
-                        if b.is_full() {
-                            vq.stats.account(b.flush(sock));
-                        }
-                        None
-                    }
-                    // Too big for a page: after what is batched, on its own.
-                    Err(e) if e == ENOSPC => {
-                        vq.stats.account(b.flush(sock));
-                        Some(sock.send_user(&mut iovs))
-                    }
-                    Err(e) => Some(Err(e)),
-                },
-                None => Some(sock.send_user(&mut iovs)),
-            };
-            match sent_alone {
-                None => bytes += iovs.bytes() as u64,
-                Some(Err(e)) if e == EAGAIN => {
-                    // The socket is full: the chain stays, and room in the
-                    // socket wakes the worker again.
-                    if let Some(waker) = shared_waker.clone() {
-                        let poll =
-                            FilePoll::start(sock, waker, kick_bit(TX), None, Interest::Writable);
-                        vq.backend_poll = poll.ok();
-                    }
-                    break;
-                }
-                // Other send errors drop the packet, as upstream does.
-                Some(Err(_)) => vq.stats.drops += 1,
-                Some(Ok(_)) => {
-                    vq.stats.packets += 1;
-                    vq.stats.bytes += iovs.bytes() as u64;
-                    bytes += iovs.bytes() as u64;
-                }
-            }
-            // Used elements are written in one batch at the end of the round.
-            if let Some(slot) = done.get_mut(sent) {
-                *slot = (head, 0);
-            }
-            last_avail = last_avail.wrapping_add(1);
-            avail_left -= 1;
-            sent = sent.saturating_add(1);
-        }
-        if let Some(mut b) = batch {
-            vq.stats.account(b.flush(sock));
-            vq.tap_batch = Some(b);
-        }
-        let done = &done[..sent.min(MAX_BATCH)];
-        let last_used = match rings.put_used_batch(last_used, done) {
-            Ok(()) => last_used.wrapping_add(done.len() as u16),
-            Err(_) => {
-                fault = true;
-                last_used
-            }
-        };
-        vq.finish_round(event_idx, notify_on_empty, last_avail, last_used, fault);
+        let name = if queue == super::RX { "rx" } else { "tx" };
+        pr_warn!(
+            "{} queue of pid {}: {}: queue stopped until the VMM re-bases it ({} similar reports suppressed)\n",
+            name,
+            kernel::current!().group_leader().pid(),
+            fault.description(),
+            suppressed
+        );
     }
 }
 
-impl VirtQueue {
-    /// Ends a worker round: records where the device got to, publishes the
-    /// used index if anything was used, signals the call eventfd if the guest
-    /// asked, and the error eventfd if the round hit a malformed ring.
-    fn finish_round(
+/// What one round on a queue works with.
+pub(super) struct Round<'a> {
+    pub(super) settings: Settings,
+    pub(super) mem: &'a MemTable,
+    pub(super) vq: &'a mut VirtQueue,
+    diag: &'a mut Diagnostics,
+    queue: usize,
+}
+
+/// How a round ended, when it hit no fault.
+pub(super) enum RoundEnd {
+    /// Nothing left to do; notifications are on again.
+    Idle,
+    /// The budget ran out with work left: the worker runs another round.
+    Requeue,
+    /// Waiting for the backend (room to send) or the guest (more buffers);
+    /// a poll or a kick resumes the queue.
+    Wait,
+}
+
+/// Where a round stands in the ring. Used elements are written in batches
+/// of [`MAX_BATCH`]; the avail entries they consume count as taken only once
+/// their elements are written, so that a fault leaves `committed_avail` and
+/// `last_used` telling the same story (every consumed entry is used).
+pub(super) struct Progress {
+    /// Avail entries whose used elements are written.
+    pub(super) committed_avail: u16,
+    /// Avail entries taken so far (`committed_avail` plus those in the batch).
+    pub(super) last_avail: u16,
+    /// Used elements written so far (published at the end of the round).
+    pub(super) last_used: u16,
+    /// Used elements waiting in the scratch's `used`.
+    pending: usize,
+}
+
+impl Progress {
+    fn of(vq: &VirtQueue) -> Self {
+        Self {
+            committed_avail: vq.config.last_avail_idx,
+            last_avail: vq.config.last_avail_idx,
+            last_used: vq.last_used_idx,
+            pending: 0,
+        }
+    }
+
+    /// Records that a packet took `count` avail entries and used as many
+    /// elements, the first `count` (at most [`MAX_RX_HEADS`]) of the
+    /// scratch's `packet_used`; writes the batch first if they do not fit.
+    pub(super) fn consume(
         &mut self,
-        event_idx: bool,
-        notify_on_empty: bool,
-        last_avail: u16,
-        last_used: u16,
-        mut fault: bool,
-    ) {
-        self.config.last_avail_idx = last_avail;
-        if last_used != self.last_used_idx {
-            self.last_used_idx = last_used;
-            self.stats.rounds += 1;
-            let rings = Rings {
-                config: &self.config,
-                event_idx,
-            };
-            if rings.publish_used(last_used).is_err() {
-                fault = true;
-            } else {
-                match rings.should_signal(&mut self.calls, last_used, last_avail, notify_on_empty) {
-                    Ok(true) => {
-                        if let Some(call) = &self.call {
-                            call.signal();
-                            self.stats.calls += 1;
-                        }
-                    }
-                    Ok(false) => self.stats.calls_suppressed += 1,
-                    Err(_) => fault = true,
-                }
-            }
+        rings: &Rings<'_>,
+        scratch: &mut Scratch,
+        count: usize,
+    ) -> Result<(), RingFault> {
+        if self.pending + count > MAX_BATCH {
+            self.flush(rings, scratch)?;
         }
-        if fault {
-            self.stats.errors += 1;
-            if let Some(err) = &self.err {
-                err.signal();
+        scratch.used[self.pending..self.pending + count]
+            .copy_from_slice(&scratch.packet_used[..count]);
+        self.pending += count;
+        self.last_avail = self.last_avail.wrapping_add(count as u16);
+        Ok(())
+    }
+
+    /// Writes the waiting used elements; they and their avail entries are
+    /// committed if that succeeds, forgotten if not.
+    pub(super) fn flush(
+        &mut self,
+        rings: &Rings<'_>,
+        scratch: &mut Scratch,
+    ) -> Result<(), RingFault> {
+        let pending = core::mem::take(&mut self.pending);
+        match rings.put_used_batch(
+            self.last_used,
+            &scratch.used[..pending],
+            &mut scratch.ring_bytes,
+        ) {
+            Ok(()) => {
+                self.last_used = self.last_used.wrapping_add(pending as u16);
+                self.committed_avail = self.last_avail;
+                Ok(())
+            }
+            Err(fault) => {
+                self.last_avail = self.committed_avail;
+                Err(fault)
             }
         }
     }
-}
-
-/// Most RX chains one packet may use (mergeable buffers).
-const MAX_RX_HEADS: usize = 64;
-
-/// Why an RX packet could not be placed.
-enum RxPlace {
-    /// Buffers found for the packet: the heads and their room.
-    Ready { count: usize },
-    /// Not enough buffers posted yet (`seen` were): wait for the guest.
-    NoBuffers { seen: u16 },
-    /// The packet does not fit in what the guest can post: drop it.
-    TooLarge,
-    /// A malformed chain: stop the queue.
-    Fault,
 }
 
 impl Control {
-    /// Receives what the backend socket holds into the guest's RX buffers.
-    /// A packet larger than the buffers a chain (or, with mergeable RX
-    /// buffers, up to 64 chains) offers is received into nothing and dropped;
-    /// nothing is written past a buffer.
-    pub(super) fn handle_rx(&mut self, waker: &Waker) {
-        let Some(Round {
-            settings, mem, vq, ..
-        }) = self.round(RX)
-        else {
-            return;
-        };
-        let Settings {
-            event_idx,
-            notify_on_empty,
-            hdr_len,
-            mergeable,
-            net_hdr_len,
-            ..
-        } = settings;
-        // Where `num_buffers` goes: in the header we write, or the one the
-        // socket wrote (12-byte headers only).
-        let num_buffers_at = (mergeable && net_hdr_len == 12).then_some(10u64);
-        let Some(sock) = vq.backend.as_ref() else {
-            return;
-        };
-        let rings = Rings {
-            config: &vq.config,
-            event_idx,
-        };
-        let mut fault = rings.disable_notify().is_err();
-        let (mut last_avail, mut last_used) = (vq.config.last_avail_idx, vq.last_used_idx);
-        let mut received = 0;
-        let mut heads = [(0u16, 0u32); MAX_RX_HEADS];
-        let mut segs = [Segment::default(); MAX_IOVS];
-        let mut iovs = UserIovs::new();
-        let mut bytes: u64 = 0;
-        loop {
-            if received >= WEIGHT || bytes >= WEIGHT_BYTES {
-                waker.wake(kick_bit(RX));
-                break;
-            }
-            let packet = sock.peek_len();
-            if packet == 0 {
-                break;
-            }
-            let need = (packet as u64).saturating_add(hdr_len as u64);
-            iovs.clear();
-            let mut first_segs = 0;
-            let place = place_rx(
-                &rings,
-                mem,
-                vq.config.addr.desc_user_addr,
-                last_avail,
-                need,
-                hdr_len,
-                mergeable,
-                &mut heads,
-                &mut segs,
-                &mut first_segs,
-                &mut iovs,
-            );
-            let count = match place {
-                RxPlace::Ready { count } => count,
-                RxPlace::NoBuffers { seen } => {
-                    // Ask for a kick when more buffers come than those seen,
-                    // then look once more.
-                    if rings.enable_notify(last_avail.wrapping_add(seen)).is_err() {
-                        fault = true;
-                        break;
-                    }
-                    match rings.pending(last_avail) {
-                        Ok(n) if n <= seen => break,
-                        Ok(_) => continue,
-                        Err(_) => {
-                            fault = true;
-                            break;
-                        }
-                    }
-                }
-                RxPlace::TooLarge => {
-                    sock.discard();
-                    vq.stats.drops += 1;
-                    continue;
-                }
-                RxPlace::Fault => {
-                    fault = true;
-                    break;
-                }
-            };
-            let got = match sock.recv_user(&mut iovs) {
-                Ok(n) => n,
-                Err(e) if e == EAGAIN => break,
-                Err(_) => {
-                    vq.stats.drops += 1;
-                    continue;
-                }
-            };
-            if got > iovs.bytes() {
-                // Truncated (the packet grew since the peek): dropped.
-                vq.stats.drops += 1;
-                continue;
-            }
-            // The header: zeroes (no offloads) where the device provides it,
-            // and `num_buffers` with mergeable buffers.
-            let mut header = [0u8; 12];
-            if let Some(at) = num_buffers_at {
-                header[at as usize..][..2].copy_from_slice(&(count as u16).to_le_bytes());
-            }
-            let header: &[u8] = if hdr_len > 0 {
-                &header[..hdr_len]
-            } else if let Some(at) = num_buffers_at {
-                &header[..at as usize + 2]
-            } else {
-                &[]
-            };
-            let skip = if hdr_len > 0 {
-                0
-            } else {
-                header.len().saturating_sub(2)
-            };
-            if write_to_segments(mem, &segs[..first_segs], skip, &header[skip..]).is_err() {
-                fault = true;
-                break;
-            }
-            // Spread the bytes written over the heads used.
-            let mut left = (got as u64).saturating_add(hdr_len as u64);
-            for &(head, room) in &heads[..count] {
-                let len = left.min(u64::from(room));
-                left -= len;
-                if rings.put_used(last_used, head, len as u32).is_err() {
-                    fault = true;
-                    break;
-                }
-                last_used = last_used.wrapping_add(1);
-            }
-            if fault {
-                break;
-            }
-            last_avail = last_avail.wrapping_add(count as u16);
-            received += 1;
-            vq.stats.packets += 1;
-            vq.stats.bytes += got as u64;
-            bytes += got as u64;
+    /// A round on `queue`; `None` unless this is the device's current worker
+    /// (`waker`), a memory table is set and the queue has a backend.
+    pub(super) fn round(&mut self, queue: usize, waker: &Waker) -> Option<Round<'_>> {
+        // A worker on its way out after an owner reset must not work on the
+        // new owner's state, even when the same process is the new owner.
+        if !self
+            .waker
+            .as_deref()
+            .is_some_and(|current| core::ptr::eq(current, waker))
+        {
+            return None;
         }
-        vq.finish_round(event_idx, notify_on_empty, last_avail, last_used, fault);
+        let settings = Settings::of(self.features);
+        let mem = self.mem.as_deref()?;
+        let vq = self.vqs.get_mut(queue).filter(|vq| vq.attached())?;
+        Some(Round {
+            settings,
+            mem,
+            vq,
+            diag: &mut self.diag,
+            queue,
+        })
     }
 }
 
-/// Finds guest buffers for an RX packet needing `need` bytes (header
-/// included): one chain, or with `mergeable` as many as it takes. Fills
-/// `heads` (head, room), the first chain's segments (`first_segs` of `segs`,
-/// for the header) and `iovs` (the room after the header, for `recvmsg`).
-#[allow(clippy::too_many_arguments)]
-fn place_rx(
-    rings: &Rings<'_>,
-    mem: &MemTable,
-    desc_table: u64,
-    last_avail: u16,
-    need: u64,
-    hdr_len: usize,
-    mergeable: bool,
-    heads: &mut [(u16, u32); MAX_RX_HEADS],
-    segs: &mut [Segment; MAX_IOVS],
-    first_segs: &mut usize,
-    iovs: &mut UserIovs,
-) -> RxPlace {
-    let Ok(pending) = rings.pending(last_avail) else {
-        return RxPlace::Fault;
-    };
-    let mut got: u64 = 0;
-    let mut count = 0;
-    let mut chain_segs = [Segment::default(); MAX_IOVS];
-    while got < need {
-        if count == usize::from(pending) {
-            return RxPlace::NoBuffers { seen: pending };
+impl Round<'_> {
+    /// Starts a round: where the queue stands.
+    pub(super) fn progress(&self) -> Progress {
+        Progress::of(self.vq)
+    }
+
+    /// Ends a round that ended as `end`: writes what is left of the used
+    /// batch, records where the device got to, publishes the used index if
+    /// anything was used, signals the call eventfd if the guest asked, and on
+    /// a fault signals the error eventfd and reports it (rate-limited).
+    pub(super) fn finish(
+        self,
+        waker: &Waker,
+        scratch: &mut Scratch,
+        mut progress: Progress,
+        end: Result<RoundEnd, RingFault>,
+    ) {
+        let vq = self.vq;
+        let Settings {
+            event_idx,
+            notify_on_empty,
+            ..
+        } = self.settings;
+        let rings = Rings::new(&vq.config, event_idx);
+        let flushed = progress.flush(&rings, scratch);
+        let mut result = end.and_then(|end| flushed.map(|()| end));
+        if progress.last_used != vq.last_used_idx {
+            vq.stats.rounds += 1;
+            let signal = rings.publish_used(progress.last_used).and_then(|()| {
+                rings.should_signal(
+                    &mut vq.calls,
+                    progress.last_used,
+                    progress.committed_avail,
+                    notify_on_empty,
+                )
+            });
+            match signal {
+                Ok(true) => {
+                    if let Some(call) = &vq.call {
+                        call.signal();
+                        vq.stats.calls += 1;
+                    }
+                }
+                Ok(false) => vq.stats.calls_suppressed += 1,
+                Err(fault) => result = Err(fault),
+            }
+            vq.last_used_idx = progress.last_used;
         }
-        if count == MAX_RX_HEADS {
-            return RxPlace::TooLarge;
-        }
-        let Ok(head) = rings.head(last_avail.wrapping_add(count as u16)) else {
-            return RxPlace::Fault;
-        };
-        let mut descs = UserDescs {
-            table: desc_table,
-            mem,
-        };
-        let chain = match walk_chain(&mut descs, rings_num(rings.config), head, &mut chain_segs) {
-            Ok(chain) if chain.readable == 0 => chain,
-            _ => return RxPlace::Fault,
-        };
-        let room: u64 = chain_segs[..chain.writable]
-            .iter()
-            .map(|s| u64::from(s.len))
-            .sum();
-        if count == 0 {
-            segs[..chain.writable].copy_from_slice(&chain_segs[..chain.writable]);
-            *first_segs = chain.writable;
-        }
-        let skip = if count == 0 { hdr_len } else { 0 };
-        if gather(mem, &chain_segs[..chain.writable], skip, iovs).is_err() {
-            return RxPlace::Fault;
-        }
-        heads[count] = (head, u32::try_from(room).unwrap_or(u32::MAX));
-        count += 1;
-        got = got.saturating_add(room);
-        if !mergeable && got < need {
-            return RxPlace::TooLarge;
+        vq.config.last_avail_idx = progress.committed_avail;
+        match result {
+            Ok(RoundEnd::Requeue) => waker.wake(super::kick_bit(self.queue)),
+            Ok(RoundEnd::Idle | RoundEnd::Wait) => {}
+            Err(fault) => {
+                vq.stats.errors += 1;
+                if let Some(err) = &vq.err {
+                    err.signal();
+                }
+                self.diag.report(self.queue, fault);
+            }
         }
     }
-    RxPlace::Ready { count }
+}
+
+/// Turns guest buffers into user buffers, skipping the first `skip` bytes
+/// (the virtio-net header the device consumes on TX or writes itself on RX).
+pub(super) fn gather(
+    mem: &MemTable,
+    segs: &[Segment],
+    skip: usize,
+    iovs: &mut UserIovs,
+) -> Result<(), RingFault> {
+    let mut skip = skip as u64;
+    for seg in segs {
+        let mut gpa = seg.addr;
+        let mut left = u64::from(seg.len);
+        if skip > 0 {
+            let n = skip.min(left);
+            skip -= n;
+            left -= n;
+            gpa = gpa.checked_add(n).ok_or(RingFault::BufferOutsideMemory)?;
+        }
+        while left > 0 {
+            let (uaddr, chunk) = mem
+                .translate(gpa, left)
+                .map_err(|_| RingFault::BufferOutsideMemory)?;
+            if !iovs.push(uaddr, chunk as usize) {
+                return Err(RingFault::TooManySegments);
+            }
+            gpa = gpa
+                .checked_add(chunk)
+                .ok_or(RingFault::BufferOutsideMemory)?;
+            left -= chunk;
+        }
+    }
+    if skip > 0 {
+        return Err(RingFault::ShortHeader);
+    }
+    Ok(())
 }
 
 /// Writes `bytes` into the guest buffers `segs`, starting `skip` bytes in.
-fn write_to_segments(mem: &MemTable, segs: &[Segment], skip: usize, bytes: &[u8]) -> Result {
+pub(super) fn write_to_segments(
+    mem: &MemTable,
+    segs: &[Segment],
+    skip: usize,
+    bytes: &[u8],
+) -> Result<(), RingFault> {
     let mut skip = skip as u64;
     let mut bytes = bytes;
     for seg in segs {
@@ -524,53 +359,26 @@ fn write_to_segments(mem: &MemTable, segs: &[Segment], skip: usize, bytes: &[u8]
         let n = skip.min(left);
         skip -= n;
         left -= n;
-        gpa = gpa.checked_add(n).ok_or(EFAULT)?;
+        gpa = gpa.checked_add(n).ok_or(RingFault::BufferOutsideMemory)?;
         while left > 0 && !bytes.is_empty() {
             let want = left.min(bytes.len() as u64);
-            let (uaddr, chunk) = mem.translate(gpa, want).map_err(to_error)?;
+            let (uaddr, chunk) = mem
+                .translate(gpa, want)
+                .map_err(|_| RingFault::BufferOutsideMemory)?;
             let (now, rest) = bytes.split_at(chunk as usize);
-            UserArg::new(uaddr as usize).write_slice(now)?;
+            UserArg::new(uaddr as usize)
+                .write_slice(now)
+                .map_err(|_| RingFault::BufferOutsideMemory)?;
             bytes = rest;
-            gpa = gpa.checked_add(chunk).ok_or(EFAULT)?;
+            gpa = gpa
+                .checked_add(chunk)
+                .ok_or(RingFault::BufferOutsideMemory)?;
             left -= chunk;
         }
     }
     if bytes.is_empty() {
         Ok(())
     } else {
-        Err(EINVAL)
+        Err(RingFault::ShortHeader)
     }
-}
-
-/// The ring size as the chain walker takes it.
-fn rings_num(config: &VringConfig) -> u16 {
-    u16::try_from(config.num).unwrap_or(u16::MAX)
-}
-
-/// Turns guest buffers into user buffers, skipping the first `hdr_len` bytes
-/// (the virtio-net header the device consumes on TX or writes itself on RX).
-/// `EINVAL` if the buffers are shorter than the header; `EFAULT` for
-/// addresses outside the memory table.
-fn gather(mem: &MemTable, segs: &[Segment], hdr_len: usize, iovs: &mut UserIovs) -> Result {
-    let mut skip = hdr_len as u64;
-    for seg in segs {
-        let mut gpa = seg.addr;
-        let mut left = u64::from(seg.len);
-        if skip > 0 {
-            let n = skip.min(left);
-            skip -= n;
-            left -= n;
-            gpa = gpa.checked_add(n).ok_or(EFAULT)?;
-        }
-        while left > 0 {
-            let (uaddr, chunk) = mem.translate(gpa, left).map_err(to_error)?;
-            iovs.push(uaddr, chunk as usize)?;
-            gpa = gpa.checked_add(chunk).ok_or(EFAULT)?;
-            left -= chunk;
-        }
-    }
-    if skip > 0 {
-        return Err(EINVAL);
-    }
-    Ok(())
 }

@@ -89,6 +89,14 @@ impl Features {
         }
     }
 
+    /// Whether ring and header fields are little-endian: always with
+    /// VERSION_1; a legacy device uses the guest's byte order, which is the
+    /// host's (cross-endian legacy guests are not supported, as upstream
+    /// without `VHOST_SET_VRING_ENDIAN`).
+    pub const fn little_endian(self) -> bool {
+        self.has(VIRTIO_F_VERSION_1) || cfg!(target_endian = "little")
+    }
+
     /// Header bytes the backend socket expects in front of each frame (the
     /// VMM set the tap up for them): the whole header unless the device
     /// handles it.

@@ -11,5 +11,8 @@ pub mod features;
 pub mod ioctl;
 pub mod memtable;
 pub mod owner;
+pub mod ratelimit;
+pub mod ring_fault;
+pub mod round;
 pub mod split_ring;
 pub mod vring;

@@ -4,10 +4,12 @@
 //! index sanity check, and the event-index arithmetic.
 //!
 //! Everything the guest controls is read once into a local ([`Desc`]) and
-//! validated before use; every failure is an error value, never a panic, and
-//! every walk is bounded by the ring size (loops and over-long chains fail).
+//! validated before use; every failure is a [`RingFault`], never a panic, and
+//! every walk is bounded twice: by the ring size (loops fail) and by a budget
+//! of descriptor reads the caller gives (a guest cannot make one chain cost
+//! more than that, however many zero-length descriptors it strings together).
 
-use super::errno::Errno;
+use super::ring_fault::RingFault;
 
 /// `VRING_DESC_F_NEXT`: the chain continues at `next`.
 pub const VRING_DESC_F_NEXT: u16 = 1;
@@ -23,6 +25,32 @@ pub const VRING_USED_F_NO_NOTIFY: u16 = 1;
 pub const DESC_SIZE: u64 = 16;
 /// Largest indirect table (upstream's limit: `USHRT_MAX + 1` entries).
 pub const MAX_INDIRECT: u64 = 0x1_0000;
+/// Most descriptors (ring and indirect, zero-length ones included) read for
+/// one packet: QEMU's bound on a chain (`VIRTQUEUE_MAX_SIZE`). A Linux guest
+/// uses at most a few dozen; upstream vhost allows ring size + 65536.
+pub const PACKET_DESC_LIMIT: u32 = 1024;
+/// Size of the avail ring's header (`flags`, `idx`) before its entries.
+pub const AVAIL_RING_OFFSET: u64 = 4;
+/// Size of one avail ring entry (a head index).
+pub const AVAIL_ELEM_SIZE: u64 = 2;
+/// Offset of the avail index in the avail ring.
+pub const AVAIL_IDX_OFFSET: u64 = 2;
+/// Size of the used ring's header (`flags`, `idx`) before its elements.
+pub const USED_RING_OFFSET: u64 = 4;
+/// Size of one used element (`id: u32`, `len: u32`).
+pub const USED_ELEM_SIZE: u64 = 8;
+/// Offset of the used index in the used ring.
+pub const USED_IDX_OFFSET: u64 = 2;
+
+/// Offset of `used_event` in an avail ring of `num` entries (after the entries).
+pub const fn used_event_offset(num: u16) -> u64 {
+    AVAIL_RING_OFFSET + AVAIL_ELEM_SIZE * num as u64
+}
+
+/// Offset of `avail_event` in a used ring of `num` entries (after the elements).
+pub const fn avail_event_offset(num: u16) -> u64 {
+    USED_RING_OFFSET + USED_ELEM_SIZE * num as u64
+}
 
 /// One descriptor, decoded from its 16 little-endian bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,12 +93,13 @@ impl Desc {
 }
 
 /// Where descriptors are read from: the ring's table (user memory) or an
-/// indirect table (guest-physical memory). Reads may fail (`EFAULT`).
+/// indirect table (guest-physical memory). Reads may fail
+/// ([`RingFault::DescUnreadable`], [`RingFault::IndirectUnreadable`]).
 pub trait DescReader {
     /// Reads entry `index` of the ring's descriptor table.
-    fn ring_desc(&mut self, index: u16) -> Result<Desc, Errno>;
+    fn ring_desc(&mut self, index: u16) -> Result<Desc, RingFault>;
     /// Reads entry `index` of the indirect table at guest-physical `table`.
-    fn indirect_desc(&mut self, table: u64, index: u16) -> Result<Desc, Errno>;
+    fn indirect_desc(&mut self, table: u64, index: u16) -> Result<Desc, RingFault>;
 }
 
 /// One buffer of a chain.
@@ -109,24 +138,24 @@ impl Chain {
 }
 
 /// Walks the chain starting at `head` of a ring of `num` entries, filling
-/// `segments`. Errors, as upstream's `vhost_get_vq_desc`:
-/// - `EINVAL`: head or `next` out of range, a chain longer than the ring or
-///   than its indirect table (a loop), an indirect table whose length is not a
-///   multiple of 16, nested indirect tables, an indirect descriptor that also
-///   chains, a readable buffer after a writable one;
-/// - `E2BIG`: an indirect table of more than 65536 entries;
-/// - `ENOBUFS`: more segments than `segments` holds;
-/// - whatever the reader returns for unreadable descriptors (`EFAULT`).
+/// `segments`; each descriptor read (ring or indirect) takes one from
+/// `budget`. Faults, as upstream's `vhost_get_vq_desc` refuses them:
+/// head or `next` out of range, a chain longer than the ring or its indirect
+/// table (a loop), an indirect table of a bad length, too big, nested or
+/// chained, a readable buffer after a writable one, more segments than
+/// `segments` holds, unreadable descriptors; and, beyond upstream, a chain
+/// that needs more reads than `budget` holds.
 ///
-/// Zero-length buffers are skipped (nothing to transfer).
+/// Zero-length buffers are skipped (nothing to transfer) but still cost a read.
 pub fn walk_chain(
     reader: &mut impl DescReader,
     num: u16,
     head: u16,
     segments: &mut [Segment],
-) -> Result<Chain, Errno> {
+    budget: &mut u32,
+) -> Result<Chain, RingFault> {
     if num == 0 || head >= num {
-        return Err(Errno::Inval);
+        return Err(RingFault::HeadOutOfRange);
     }
     let mut chain = Chain {
         head,
@@ -138,14 +167,15 @@ pub fn walk_chain(
     loop {
         seen += 1;
         if seen > u32::from(num) {
-            return Err(Errno::Inval);
+            return Err(RingFault::ChainLoop);
         }
+        take(budget)?;
         let desc = reader.ring_desc(index)?;
         if desc.has(VRING_DESC_F_INDIRECT) {
             if desc.has(VRING_DESC_F_NEXT) {
-                return Err(Errno::Inval);
+                return Err(RingFault::IndirectChained);
             }
-            walk_indirect(reader, desc, segments, &mut chain)?;
+            walk_indirect(reader, desc, segments, &mut chain, budget)?;
         } else {
             push(segments, &mut chain, desc)?;
         }
@@ -153,10 +183,16 @@ pub fn walk_chain(
             return Ok(chain);
         }
         if desc.next >= num {
-            return Err(Errno::Inval);
+            return Err(RingFault::NextOutOfRange);
         }
         index = desc.next;
     }
+}
+
+/// Takes one descriptor read from `budget`.
+fn take(budget: &mut u32) -> Result<(), RingFault> {
+    *budget = budget.checked_sub(1).ok_or(RingFault::TooManyDescriptors)?;
+    Ok(())
 }
 
 fn walk_indirect(
@@ -164,27 +200,29 @@ fn walk_indirect(
     table: Desc,
     segments: &mut [Segment],
     chain: &mut Chain,
-) -> Result<(), Errno> {
+    budget: &mut u32,
+) -> Result<(), RingFault> {
     let len = u64::from(table.len);
     if len == 0 || len % DESC_SIZE != 0 {
-        return Err(Errno::Inval);
+        return Err(RingFault::IndirectBadLength);
     }
     let count = len / DESC_SIZE;
     if count > MAX_INDIRECT {
-        return Err(Errno::TooBig);
+        return Err(RingFault::IndirectTooBig);
     }
     let mut index: u64 = 0;
     let mut seen: u64 = 0;
     loop {
         seen += 1;
         if seen > count {
-            return Err(Errno::Inval);
+            return Err(RingFault::ChainLoop);
         }
+        take(budget)?;
         // `index < count <= 65536`, so it fits in u16 except for 65536 itself,
         // which the range check below already refused.
         let desc = reader.indirect_desc(table.addr, index as u16)?;
         if desc.has(VRING_DESC_F_INDIRECT) {
-            return Err(Errno::Inval);
+            return Err(RingFault::IndirectNested);
         }
         push(segments, chain, desc)?;
         if !desc.has(VRING_DESC_F_NEXT) {
@@ -192,20 +230,22 @@ fn walk_indirect(
         }
         index = u64::from(desc.next);
         if index >= count {
-            return Err(Errno::Inval);
+            return Err(RingFault::NextOutOfRange);
         }
     }
 }
 
-fn push(segments: &mut [Segment], chain: &mut Chain, desc: Desc) -> Result<(), Errno> {
+fn push(segments: &mut [Segment], chain: &mut Chain, desc: Desc) -> Result<(), RingFault> {
     let writable = desc.has(VRING_DESC_F_WRITE);
     if !writable && chain.writable > 0 {
-        return Err(Errno::Inval);
+        return Err(RingFault::ReadableAfterWritable);
     }
     if desc.len == 0 {
         return Ok(());
     }
-    let slot = segments.get_mut(chain.len()).ok_or(Errno::NoBufs)?;
+    let slot = segments
+        .get_mut(chain.len())
+        .ok_or(RingFault::TooManySegments)?;
     *slot = Segment {
         addr: desc.addr,
         len: desc.len,
@@ -220,12 +260,12 @@ fn push(segments: &mut [Segment], chain: &mut Chain, desc: Desc) -> Result<(), E
 }
 
 /// How many new entries the guest made available since `last_avail_idx`;
-/// `EFAULT` if the index moved by more than the ring size (upstream: "Guest
+/// a fault if the index moved by more than the ring size (upstream: "Guest
 /// moved avail index").
-pub fn pending(avail_idx: u16, last_avail_idx: u16, num: u16) -> Result<u16, Errno> {
+pub fn pending(avail_idx: u16, last_avail_idx: u16, num: u16) -> Result<u16, RingFault> {
     let pending = avail_idx.wrapping_sub(last_avail_idx);
     if u32::from(pending) > u32::from(num) {
-        return Err(Errno::Fault);
+        return Err(RingFault::AvailIndexJump);
     }
     Ok(pending)
 }
@@ -292,20 +332,20 @@ mod tests {
     }
 
     impl DescReader for Tables {
-        fn ring_desc(&mut self, index: u16) -> Result<Desc, Errno> {
+        fn ring_desc(&mut self, index: u16) -> Result<Desc, RingFault> {
             self.ring
                 .get(usize::from(index))
                 .copied()
-                .ok_or(Errno::Fault)
+                .ok_or(RingFault::DescUnreadable)
         }
-        fn indirect_desc(&mut self, table: u64, index: u16) -> Result<Desc, Errno> {
+        fn indirect_desc(&mut self, table: u64, index: u16) -> Result<Desc, RingFault> {
             if table != self.indirect_addr {
-                return Err(Errno::Fault);
+                return Err(RingFault::IndirectUnreadable);
             }
             self.indirect
                 .get(usize::from(index))
                 .copied()
-                .ok_or(Errno::Fault)
+                .ok_or(RingFault::IndirectUnreadable)
         }
     }
 
@@ -316,6 +356,11 @@ mod tests {
             flags,
             next,
         }
+    }
+
+    /// A budget no well-formed chain of these tests exhausts.
+    fn budget() -> u32 {
+        PACKET_DESC_LIMIT
     }
 
     fn tables() -> Tables {
@@ -345,7 +390,7 @@ mod tests {
         t.ring[1] = d(0x3000, 0, N | W, 0); // zero-length: skipped
         t.ring[0] = d(0x4000, 50, W, 0);
         let mut segs = [Segment::default(); 4];
-        let chain = walk_chain(&mut t, 8, 2, &mut segs).unwrap();
+        let chain = walk_chain(&mut t, 8, 2, &mut segs, &mut budget()).unwrap();
         assert_eq!(
             chain,
             Chain {
@@ -377,41 +422,41 @@ mod tests {
         let mut segs = [Segment::default(); 16];
         let mut t = tables();
         assert_eq!(
-            walk_chain(&mut t, 8, 8, &mut segs),
-            Err(Errno::Inval),
+            walk_chain(&mut t, 8, 8, &mut segs, &mut budget()),
+            Err(RingFault::HeadOutOfRange),
             "head out of range"
         );
         t.ring[0] = d(0x1000, 1, N, 9);
         assert_eq!(
-            walk_chain(&mut t, 8, 0, &mut segs),
-            Err(Errno::Inval),
+            walk_chain(&mut t, 8, 0, &mut segs, &mut budget()),
+            Err(RingFault::NextOutOfRange),
             "next out of range"
         );
         t.ring[0] = d(0x1000, 1, N, 1);
         t.ring[1] = d(0x1000, 1, N, 0);
         assert_eq!(
-            walk_chain(&mut t, 8, 0, &mut segs),
-            Err(Errno::Inval),
+            walk_chain(&mut t, 8, 0, &mut segs, &mut budget()),
+            Err(RingFault::ChainLoop),
             "loop"
         );
         t.ring[0] = d(0x1000, 1, N | W, 1);
         t.ring[1] = d(0x1000, 1, 0, 0);
         assert_eq!(
-            walk_chain(&mut t, 8, 0, &mut segs),
-            Err(Errno::Inval),
+            walk_chain(&mut t, 8, 0, &mut segs, &mut budget()),
+            Err(RingFault::ReadableAfterWritable),
             "readable after writable"
         );
         let mut small = [Segment::default(); 1];
         t.ring[0] = d(0x1000, 1, N, 1);
         t.ring[1] = d(0x2000, 1, 0, 0);
         assert_eq!(
-            walk_chain(&mut t, 8, 0, &mut small),
-            Err(Errno::NoBufs),
+            walk_chain(&mut t, 8, 0, &mut small, &mut budget()),
+            Err(RingFault::TooManySegments),
             "too many segments"
         );
         assert_eq!(
-            walk_chain(&mut t, 0, 0, &mut segs),
-            Err(Errno::Inval),
+            walk_chain(&mut t, 0, 0, &mut segs, &mut budget()),
+            Err(RingFault::HeadOutOfRange),
             "empty ring"
         );
     }
@@ -424,9 +469,15 @@ mod tests {
         }
         t.ring[7].flags = 0;
         let mut segs = [Segment::default(); 8];
-        assert_eq!(walk_chain(&mut t, 8, 0, &mut segs).map(|c| c.len()), Ok(8));
+        assert_eq!(
+            walk_chain(&mut t, 8, 0, &mut segs, &mut budget()).map(|c| c.len()),
+            Ok(8)
+        );
         t.ring[7].flags = N;
-        assert_eq!(walk_chain(&mut t, 8, 0, &mut segs), Err(Errno::Inval));
+        assert_eq!(
+            walk_chain(&mut t, 8, 0, &mut segs, &mut budget()),
+            Err(RingFault::ChainLoop)
+        );
     }
 
     #[test]
@@ -436,7 +487,7 @@ mod tests {
         t.indirect[1] = d(0x2000, 20, W, 0);
         t.ring[3] = d(0x9000, 32, I, 0);
         let mut segs = [Segment::default(); 4];
-        let chain = walk_chain(&mut t, 8, 3, &mut segs).unwrap();
+        let chain = walk_chain(&mut t, 8, 3, &mut segs, &mut budget()).unwrap();
         assert_eq!(
             chain,
             Chain {
@@ -448,53 +499,98 @@ mod tests {
 
         t.ring[3] = d(0x9000, 33, I, 0);
         assert_eq!(
-            walk_chain(&mut t, 8, 3, &mut segs),
-            Err(Errno::Inval),
+            walk_chain(&mut t, 8, 3, &mut segs, &mut budget()),
+            Err(RingFault::IndirectBadLength),
             "len not a multiple of 16"
         );
         t.ring[3] = d(0x9000, 0, I, 0);
         assert_eq!(
-            walk_chain(&mut t, 8, 3, &mut segs),
-            Err(Errno::Inval),
+            walk_chain(&mut t, 8, 3, &mut segs, &mut budget()),
+            Err(RingFault::IndirectBadLength),
             "empty table"
         );
         t.ring[3] = d(0x9000, 16 * 0x1_0001, I, 0);
         assert_eq!(
-            walk_chain(&mut t, 8, 3, &mut segs),
-            Err(Errno::TooBig),
+            walk_chain(&mut t, 8, 3, &mut segs, &mut budget()),
+            Err(RingFault::IndirectTooBig),
             "huge table"
         );
         t.ring[3] = d(0x9000, 32, I | N, 4);
         assert_eq!(
-            walk_chain(&mut t, 8, 3, &mut segs),
-            Err(Errno::Inval),
+            walk_chain(&mut t, 8, 3, &mut segs, &mut budget()),
+            Err(RingFault::IndirectChained),
             "indirect that chains"
         );
         t.ring[3] = d(0x9000, 32, I, 0);
         t.indirect[1] = d(0x9000, 16, I, 0);
         assert_eq!(
-            walk_chain(&mut t, 8, 3, &mut segs),
-            Err(Errno::Inval),
+            walk_chain(&mut t, 8, 3, &mut segs, &mut budget()),
+            Err(RingFault::IndirectNested),
             "nested indirect"
         );
         t.indirect[1] = d(0x2000, 20, N | W, 0);
         assert_eq!(
-            walk_chain(&mut t, 8, 3, &mut segs),
-            Err(Errno::Inval),
+            walk_chain(&mut t, 8, 3, &mut segs, &mut budget()),
+            Err(RingFault::ChainLoop),
             "loop in indirect"
         );
         t.indirect[1] = d(0x2000, 20, N | W, 2);
         assert_eq!(
-            walk_chain(&mut t, 8, 3, &mut segs),
-            Err(Errno::Inval),
+            walk_chain(&mut t, 8, 3, &mut segs, &mut budget()),
+            Err(RingFault::NextOutOfRange),
             "next beyond table"
         );
         t.ring[3] = d(0x5000, 32, I, 0);
         assert_eq!(
-            walk_chain(&mut t, 8, 3, &mut segs),
-            Err(Errno::Fault),
+            walk_chain(&mut t, 8, 3, &mut segs, &mut budget()),
+            Err(RingFault::IndirectUnreadable),
             "unreadable table"
         );
+    }
+
+    #[test]
+    fn every_descriptor_read_costs_budget_zero_length_ones_too() {
+        let mut t = tables();
+        // A ring chain of zero-length buffers ending in an indirect table of
+        // zero-length buffers: no segment, 8 + 8 reads.
+        for i in 0..7u16 {
+            t.ring[usize::from(i)] = d(0x1000, 0, N, i + 1);
+        }
+        t.ring[7] = d(0x9000, 16 * 8, I, 0);
+        for i in 0..7u16 {
+            t.indirect[usize::from(i)] = d(0x2000, 0, N, i + 1);
+        }
+        t.indirect[7] = d(0x2000, 0, 0, 0);
+        let mut segs = [Segment::default(); 4];
+        let mut budget = 16;
+        let chain = walk_chain(&mut t, 8, 0, &mut segs, &mut budget).unwrap();
+        assert!(chain.is_empty());
+        assert_eq!(budget, 0);
+        // One read short: refused, whatever is left of the chain.
+        let mut budget = 15;
+        assert_eq!(
+            walk_chain(&mut t, 8, 0, &mut segs, &mut budget),
+            Err(RingFault::TooManyDescriptors)
+        );
+        assert_eq!(budget, 0);
+        // An empty budget refuses even a one-descriptor chain.
+        t.ring[0] = d(0x1000, 10, 0, 0);
+        assert_eq!(
+            walk_chain(&mut t, 8, 0, &mut segs, &mut 0),
+            Err(RingFault::TooManyDescriptors)
+        );
+        let mut budget = 1;
+        assert_eq!(
+            walk_chain(&mut t, 8, 0, &mut segs, &mut budget).map(|c| c.len()),
+            Ok(1)
+        );
+    }
+
+    #[test]
+    fn layout_offsets() {
+        assert_eq!(used_event_offset(256), 516);
+        assert_eq!(avail_event_offset(256), 2052);
+        assert_eq!(used_event_offset(0x8000), 4 + 0x10000);
     }
 
     #[test]
@@ -502,8 +598,8 @@ mod tests {
         assert_eq!(pending(5, 3, 8), Ok(2));
         assert_eq!(pending(3, 0xfffe, 8), Ok(5));
         assert_eq!(pending(11, 3, 8), Ok(8));
-        assert_eq!(pending(12, 3, 8), Err(Errno::Fault));
-        assert_eq!(pending(2, 3, 8), Err(Errno::Fault));
+        assert_eq!(pending(12, 3, 8), Err(RingFault::AvailIndexJump));
+        assert_eq!(pending(2, 3, 8), Err(RingFault::AvailIndexJump));
     }
 
     #[test]

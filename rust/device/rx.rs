@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! RX: packets from the backend socket into the guest's buffers.
+//!
+//! Steps of a round, per packet waiting on the socket: find buffers for it
+//! (one chain, or with mergeable buffers as many as it takes, each walked
+//! within the packet's descriptor limit), receive it into them, write its
+//! header (zeroes where the device provides it, `num_buffers` with
+//! mergeable buffers), record the used elements. Every packet taken off the
+//! socket counts against the round's budget, delivered or dropped. A packet
+//! larger than what the guest can ever post is dropped; one waiting for
+//! more buffers stays on the socket until the guest kicks.
+
+use super::datapath::{
+    gather, write_to_segments, Progress, RoundEnd, Scratch, Settings, MAX_RX_HEADS,
+};
+use super::{Control, QueueStats, RX};
+use crate::logic::{
+    features::NET_HDR_MRG_LEN,
+    memtable::MemTable,
+    ring_fault::RingFault,
+    round::{RoundBudget, PACKET_DESC_LIMIT},
+    split_ring::walk_chain,
+};
+use crate::ring::{Rings, UserDescs};
+use crate::socket::BackendSocket;
+use crate::worker::Waker;
+use kernel::prelude::*;
+
+/// Offset of `num_buffers` in `struct virtio_net_hdr_mrg_rxbuf`.
+const NUM_BUFFERS_OFFSET: usize = 10;
+
+/// Where an RX packet can go.
+enum Placement {
+    /// Buffers found: the first `count` of the scratch's `packet_used`.
+    Ready { count: usize },
+    /// Not enough buffers posted yet (`seen` were): wait for the guest.
+    NoBuffers { seen: u16 },
+    /// More than the guest can ever offer one packet: drop it.
+    TooLarge,
+}
+
+/// The RX round's view of its queue.
+struct RxRound<'a> {
+    settings: Settings,
+    mem: &'a MemTable,
+    rings: Rings<'a>,
+    sock: &'a BackendSocket,
+    stats: &'a mut QueueStats,
+}
+
+impl Control {
+    /// Receives what the backend socket holds into the guest's RX buffers.
+    pub(super) fn handle_rx(&mut self, waker: &Waker, scratch: &mut Scratch) {
+        let Some(round) = self.round(RX, waker) else {
+            return;
+        };
+        let mut progress = round.progress();
+        let vq = &mut *round.vq;
+        let Some(sock) = vq.backend.as_ref() else {
+            return;
+        };
+        let mut rx = RxRound {
+            settings: round.settings,
+            mem: round.mem,
+            rings: Rings::new(&vq.config, round.settings.event_idx),
+            sock,
+            stats: &mut vq.stats,
+        };
+        let end = rx.run(scratch, &mut progress);
+        round.finish(waker, scratch, progress, end);
+    }
+}
+
+impl RxRound<'_> {
+    fn run(
+        &mut self,
+        scratch: &mut Scratch,
+        progress: &mut Progress,
+    ) -> Result<RoundEnd, RingFault> {
+        let Settings {
+            hdr_len,
+            sock_hdr_len,
+            ..
+        } = self.settings;
+        let mut budget = RoundBudget::new();
+        self.rings.disable_notify()?;
+        loop {
+            if budget.exhausted() {
+                return Ok(RoundEnd::Requeue);
+            }
+            let packet = self.sock.peek_len();
+            if packet == 0 {
+                return Ok(RoundEnd::Idle);
+            }
+            // What lands in the guest's buffers: the header the socket writes
+            // (if it writes one), the packet, and the header the device adds.
+            let need = (packet as u64)
+                .saturating_add(sock_hdr_len as u64)
+                .saturating_add(hdr_len as u64);
+            let mut reads = PACKET_DESC_LIMIT;
+            let placement = self.place(scratch, progress.last_avail, need, &mut reads);
+            budget.descs(PACKET_DESC_LIMIT - reads);
+            let count = match placement? {
+                Placement::Ready { count } => count,
+                Placement::NoBuffers { seen } => {
+                    // Ask for a kick when more buffers come than those seen,
+                    // then look once more.
+                    self.rings
+                        .enable_notify(progress.last_avail.wrapping_add(seen))?;
+                    if self.rings.pending(progress.last_avail)? <= seen {
+                        return Ok(RoundEnd::Wait);
+                    }
+                    self.rings.disable_notify()?;
+                    continue;
+                }
+                Placement::TooLarge => {
+                    self.sock.discard();
+                    self.stats.drops += 1;
+                    budget.packet(0);
+                    continue;
+                }
+            };
+            let got = match self.sock.recv_user(&mut scratch.iovs) {
+                Ok(n) => n,
+                Err(e) if e == EAGAIN => return Ok(RoundEnd::Idle),
+                Err(_) => {
+                    self.stats.drops += 1;
+                    budget.packet(0);
+                    continue;
+                }
+            };
+            if got > scratch.iovs.bytes() {
+                // Truncated (the packet grew since the peek): dropped; the
+                // buffers stay the guest's.
+                self.stats.drops += 1;
+                budget.packet(0);
+                continue;
+            }
+            self.write_header(scratch, count)?;
+            // Spread the bytes written over the chains used: room becomes length.
+            let mut left = (got as u64).saturating_add(hdr_len as u64);
+            for (_, room) in scratch.packet_used[..count].iter_mut() {
+                let len = left.min(u64::from(*room));
+                left -= len;
+                *room = len as u32;
+            }
+            let payload = (got - sock_hdr_len.min(got)) as u64;
+            self.stats.packets += 1;
+            self.stats.bytes += payload;
+            budget.packet(payload);
+            progress.consume(&self.rings, scratch, count)?;
+        }
+    }
+
+    /// Finds guest buffers for a packet needing `need` bytes: one chain, or
+    /// with mergeable buffers as many as it takes (up to [`MAX_RX_HEADS`]).
+    /// Fills the scratch's `packet_used` (head, room), `head_segs` (the first
+    /// chain's segments, for the header) and `iovs` (the room after the
+    /// device's header, for `recvmsg`). Each descriptor read takes one of
+    /// `reads`.
+    fn place(
+        &self,
+        scratch: &mut Scratch,
+        last_avail: u16,
+        need: u64,
+        reads: &mut u32,
+    ) -> Result<Placement, RingFault> {
+        let pending = self.rings.pending(last_avail)?;
+        scratch.iovs.clear();
+        let mut got: u64 = 0;
+        let mut count = 0;
+        while got < need {
+            if count == usize::from(pending) {
+                return Ok(Placement::NoBuffers { seen: pending });
+            }
+            if count == MAX_RX_HEADS {
+                return Ok(Placement::TooLarge);
+            }
+            let head = self.rings.head(last_avail.wrapping_add(count as u16))?;
+            let chain = walk_chain(
+                &mut UserDescs {
+                    table: self.rings.desc_table(),
+                    mem: self.mem,
+                },
+                self.rings.num(),
+                head,
+                &mut scratch.segs,
+                reads,
+            )?;
+            if chain.readable != 0 {
+                return Err(RingFault::WrongDirection);
+            }
+            let segs = &scratch.segs[..chain.writable];
+            let room: u64 = segs.iter().map(|s| u64::from(s.len)).sum();
+            let skip = if count == 0 {
+                scratch.head_segs[..segs.len()].copy_from_slice(segs);
+                scratch.head_segs_len = segs.len();
+                self.settings.hdr_len
+            } else {
+                0
+            };
+            gather(self.mem, segs, skip, &mut scratch.iovs)?;
+            scratch.packet_used[count] = (head, u32::try_from(room).unwrap_or(u32::MAX));
+            count += 1;
+            got = got.saturating_add(room);
+            if !self.settings.mergeable && got < need {
+                return Ok(Placement::TooLarge);
+            }
+        }
+        Ok(Placement::Ready { count })
+    }
+
+    /// Writes the header of a packet placed in `count` chains into its first
+    /// chain: zeroes (no offloads) where the device provides the header, and
+    /// `num_buffers` with mergeable buffers (also into a header the socket
+    /// wrote, which leaves that field alone).
+    fn write_header(&self, scratch: &Scratch, count: usize) -> Result<(), RingFault> {
+        let Settings {
+            hdr_len,
+            mergeable,
+            little_endian,
+            ..
+        } = self.settings;
+        let mut header = [0u8; NET_HDR_MRG_LEN];
+        if mergeable {
+            let n = count as u16;
+            let bytes = if little_endian {
+                n.to_le_bytes()
+            } else {
+                n.to_be_bytes()
+            };
+            header[NUM_BUFFERS_OFFSET..].copy_from_slice(&bytes);
+        }
+        let (skip, end) = match (hdr_len, mergeable) {
+            (0, false) => return Ok(()),
+            (0, true) => (NUM_BUFFERS_OFFSET, NET_HDR_MRG_LEN),
+            (len, _) => (0, len),
+        };
+        let segs = &scratch.head_segs[..scratch.head_segs_len];
+        write_to_segments(self.mem, segs, skip, &header[skip..end])
+    }
+}

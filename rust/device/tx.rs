@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! TX: the guest's chains to the backend socket.
+//!
+//! Steps of a round: read the avail heads ahead (one copy per stretch),
+//! walk each chain within its descriptor limit, gather its buffers, send
+//! (into a tap in batches through tun's XDP path when the tap allows it,
+//! else one `sendmsg` per frame), record the used element; end the round
+//! when the ring is empty (notifications back on), the budget is spent
+//! (requeue) or the socket is full (wait for room: `EAGAIN`, the chain stays).
+
+use super::datapath::{gather, Progress, RoundEnd, Scratch, Settings};
+use super::{Control, QueueStats, TX};
+use crate::logic::{
+    memtable::MemTable,
+    ring_fault::RingFault,
+    round::{RoundBudget, PACKET_DESC_LIMIT},
+    split_ring::walk_chain,
+};
+use crate::ring::{Rings, UserDescs, MAX_BATCH};
+use crate::socket::BackendSocket;
+use crate::tap_batch::TapBatch;
+use crate::worker::{FilePoll, Waker};
+use kernel::prelude::*;
+
+/// What became of one frame.
+enum Sent {
+    /// Handed to the socket (or to the batch, counted when it is flushed):
+    /// this many payload bytes.
+    Bytes(u64),
+    /// Dropped (a bad header, a socket error), as upstream drops it.
+    Dropped,
+    /// The socket is full: the chain stays for later.
+    SocketFull,
+}
+
+/// The TX round's view of its queue.
+struct TxRound<'a> {
+    settings: Settings,
+    mem: &'a MemTable,
+    rings: Rings<'a>,
+    sock: &'a BackendSocket,
+    batch: Option<&'a mut TapBatch>,
+    poll: Option<&'a mut FilePoll>,
+    stats: &'a mut QueueStats,
+}
+
+impl Control {
+    /// Transmits what the guest queued on the TX ring.
+    pub(super) fn handle_tx(&mut self, waker: &Waker, scratch: &mut Scratch) {
+        let Some(round) = self.round(TX, waker) else {
+            return;
+        };
+        let mut progress = round.progress();
+        let vq = &mut *round.vq;
+        // Running again: any wait for room in the socket is over.
+        if let Some(poll) = vq.backend_poll.as_mut() {
+            poll.stop();
+        }
+        let Some(sock) = vq.backend.as_ref() else {
+            return;
+        };
+        let batch = vq
+            .tap_batch
+            .as_mut()
+            .filter(|_| TapBatch::usable_with(sock));
+        let mut tx = TxRound {
+            settings: round.settings,
+            mem: round.mem,
+            rings: Rings::new(&vq.config, round.settings.event_idx),
+            sock,
+            batch,
+            poll: vq.backend_poll.as_mut(),
+            stats: &mut vq.stats,
+        };
+        let end = tx.run(scratch, &mut progress);
+        // Frames still batched go out before their used entries are published.
+        if let Some(batch) = tx.batch {
+            tx.stats.account(batch.flush(sock));
+        }
+        round.finish(waker, scratch, progress, end);
+    }
+}
+
+impl TxRound<'_> {
+    fn run(
+        &mut self,
+        scratch: &mut Scratch,
+        progress: &mut Progress,
+    ) -> Result<RoundEnd, RingFault> {
+        let mut budget = RoundBudget::new();
+        self.rings.disable_notify()?;
+        // Entries known to be available: the avail index is re-read only when
+        // they are used up; `heads[next..read]` were read ahead in one copy.
+        let mut avail_left: u16 = 0;
+        let (mut next, mut read) = (0, 0);
+        loop {
+            if avail_left == 0 {
+                avail_left = self.available(progress.last_avail)?;
+                if avail_left == 0 {
+                    return Ok(RoundEnd::Idle);
+                }
+            }
+            if budget.exhausted() {
+                return Ok(RoundEnd::Requeue);
+            }
+            if next == read {
+                let n = usize::from(avail_left).min(MAX_BATCH);
+                self.rings.heads(
+                    progress.last_avail,
+                    &mut scratch.heads[..n],
+                    &mut scratch.ring_bytes,
+                )?;
+                (next, read) = (0, n);
+            }
+            let head = scratch.heads[next];
+            let mut reads = PACKET_DESC_LIMIT;
+            let chain = walk_chain(
+                &mut UserDescs {
+                    table: self.rings.desc_table(),
+                    mem: self.mem,
+                },
+                self.rings.num(),
+                head,
+                &mut scratch.segs,
+                &mut reads,
+            );
+            budget.descs(PACKET_DESC_LIMIT - reads);
+            let chain = chain?;
+            if chain.writable != 0 {
+                return Err(RingFault::WrongDirection);
+            }
+            scratch.iovs.clear();
+            gather(
+                self.mem,
+                &scratch.segs[..chain.readable],
+                self.settings.hdr_len,
+                &mut scratch.iovs,
+            )?;
+            let bytes = match self.send(scratch) {
+                Sent::SocketFull => {
+                    // Room in the socket wakes the worker again (the poll
+                    // was allocated with the backend: nothing can fail here).
+                    if let Some(poll) = self.poll.as_mut() {
+                        poll.start();
+                    }
+                    return Ok(RoundEnd::Wait);
+                }
+                Sent::Dropped => {
+                    self.stats.drops += 1;
+                    0
+                }
+                Sent::Bytes(bytes) => bytes,
+            };
+            next += 1;
+            avail_left -= 1;
+            budget.packet(bytes);
+            scratch.packet_used[0] = (head, 0);
+            progress.consume(&self.rings, scratch, 1)?;
+        }
+    }
+
+    /// Entries available past `last_avail`. When there are none, asks the
+    /// guest for a kick and looks once more, so that a buffer queued
+    /// meanwhile is not missed (and asks for quiet again if there was one).
+    fn available(&self, last_avail: u16) -> Result<u16, RingFault> {
+        let n = self.rings.pending(last_avail)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        self.rings.enable_notify(last_avail)?;
+        let n = self.rings.pending(last_avail)?;
+        if n > 0 {
+            self.rings.disable_notify()?;
+        }
+        Ok(n)
+    }
+
+    /// Sends the frame gathered in the scratch's iovecs.
+    fn send(&mut self, scratch: &mut Scratch) -> Sent {
+        let iovs = &mut scratch.iovs;
+        let bytes = iovs.bytes() as u64;
+        let alone = match self.batch.as_mut() {
+            Some(batch) => match batch.add(
+                self.sock,
+                iovs,
+                self.settings.sock_hdr_len,
+                self.settings.little_endian,
+            ) {
+                Ok(()) => {
+                    if batch.is_full() {
+                        self.stats.account(batch.flush(self.sock));
+                    }
+                    return Sent::Bytes(bytes);
+                }
+                // Too big for a page: after what is batched, on its own.
+                Err(e) if e == ENOSPC => {
+                    self.stats.account(batch.flush(self.sock));
+                    self.sock.send_user(iovs)
+                }
+                Err(e) => Err(e),
+            },
+            None => self.sock.send_user(iovs),
+        };
+        match alone {
+            Ok(_) => {
+                self.stats.packets += 1;
+                self.stats.bytes += bytes;
+                Sent::Bytes(bytes)
+            }
+            Err(e) if e == EAGAIN => Sent::SocketFull,
+            Err(_) => Sent::Dropped,
+        }
+    }
+}

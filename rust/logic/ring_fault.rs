@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What can be wrong with a ring the guest set up: one value per kind of
+//! malformation, so the data path can stop the queue with a reason and the
+//! rate-limited diagnostic can say which rule the guest broke.
+
+/// A malformed ring or chain (the guest's fault, never the host's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingFault {
+    /// The avail ring (index, flags, entries or `used_event`) is unreadable.
+    AvailUnreadable,
+    /// The guest moved the avail index by more than the ring size.
+    AvailIndexJump,
+    /// A head taken from the avail ring is not below the ring size.
+    HeadOutOfRange,
+    /// A descriptor's `next` lies outside the ring or its indirect table.
+    NextOutOfRange,
+    /// A chain longer than the ring or its indirect table: a loop.
+    ChainLoop,
+    /// More descriptors read for one packet than any well-formed packet needs.
+    TooManyDescriptors,
+    /// More non-empty buffers in one chain than the device gathers.
+    TooManySegments,
+    /// The descriptor table is unreadable.
+    DescUnreadable,
+    /// An indirect table whose length is 0 or not a multiple of 16.
+    IndirectBadLength,
+    /// An indirect table of more than 65536 entries.
+    IndirectTooBig,
+    /// An indirect descriptor inside an indirect table.
+    IndirectNested,
+    /// An indirect descriptor that also chains (`NEXT`).
+    IndirectChained,
+    /// An indirect table outside guest memory or across two regions.
+    IndirectUnreadable,
+    /// A device-readable buffer after a device-writable one.
+    ReadableAfterWritable,
+    /// A device-writable buffer on the transmit queue, or a readable one on
+    /// the receive queue.
+    WrongDirection,
+    /// A buffer outside the memory table.
+    BufferOutsideMemory,
+    /// Buffers shorter than the virtio-net header.
+    ShortHeader,
+    /// The used ring (elements, index, flags or `avail_event`) is unwritable.
+    UsedUnwritable,
+}
+
+impl RingFault {
+    /// A short description for the kernel log.
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::AvailUnreadable => "avail ring unreadable",
+            Self::AvailIndexJump => "avail index moved by more than the ring size",
+            Self::HeadOutOfRange => "avail head out of range",
+            Self::NextOutOfRange => "descriptor next out of range",
+            Self::ChainLoop => "descriptor chain loops",
+            Self::TooManyDescriptors => "too many descriptors for one packet",
+            Self::TooManySegments => "too many buffers in one chain",
+            Self::DescUnreadable => "descriptor table unreadable",
+            Self::IndirectBadLength => "indirect table length not a multiple of 16",
+            Self::IndirectTooBig => "indirect table too big",
+            Self::IndirectNested => "indirect descriptor inside an indirect table",
+            Self::IndirectChained => "indirect descriptor with NEXT",
+            Self::IndirectUnreadable => "indirect table outside guest memory",
+            Self::ReadableAfterWritable => "readable buffer after a writable one",
+            Self::WrongDirection => "buffer of the wrong direction",
+            Self::BufferOutsideMemory => "buffer outside guest memory",
+            Self::ShortHeader => "buffers shorter than the virtio-net header",
+            Self::UsedUnwritable => "used ring unwritable",
+        }
+    }
+}
