@@ -5,7 +5,7 @@ SHELL := /bin/bash
 KDIR ?= $(shell scripts/build-kernel 2>/dev/null | tail -n1)
 MODULE := rvhost_net.ko
 
-.PHONY: all module setup kernel kdir check run clean clippy fmt fmt-check
+.PHONY: all module setup kernel kdir check run soak fuzz clean clippy fmt fmt-check
 
 all: module
 
@@ -26,16 +26,20 @@ clippy:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 CLIPPY=1 modules
 
 fmt:
-	rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs rust/logic/*.rs
+	rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs rust/*/*.rs
 
 fmt-check:
-	rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs rust/logic/*.rs
+	rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs rust/*/*.rs
 
 check:
 	scripts/check
 
 run:
 	scripts/run $(ARGS)
+
+# Long hardening runs (SECONDS of soak per device; default 600).
+soak:
+	scripts/soak $(SECONDS)
 
 clean:
 	@test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 clean

@@ -11,6 +11,9 @@ use vmm_sys_util::ioctl_iow_nr;
 
 ioctl_iow_nr!(TUNSETIFF, b'T' as u32, 202, libc::c_int);
 ioctl_iow_nr!(TUNSETSNDBUF, b'T' as u32, 212, libc::c_int);
+ioctl_iow_nr!(TUNSETVNETHDRSZ, b'T' as u32, 216, libc::c_int);
+ioctl_iow_nr!(TUNSETOFFLOAD, b'T' as u32, 208, libc::c_uint);
+vmm_sys_util::ioctl_ior_nr!(TUNGETIFF, b'T' as u32, 210, libc::c_uint);
 
 /// An EtherType for local experiments (IEEE 802 "local experimental 1").
 pub const ETHERTYPE: u16 = 0x88b5;
@@ -32,7 +35,9 @@ pub enum Backend {
 
 /// The backend fd for the device, and a packet socket on the far side of it:
 /// what the device sends arrives there; what is sent there goes to the device.
-pub fn backend_and_sniffer(kind: Backend) -> Result<(OwnedFd, OwnedFd)> {
+/// `vnet_hdr`: a tap that carries a virtio-net header of that many bytes in
+/// front of each frame (`IFF_VNET_HDR`, `TUNSETVNETHDRSZ`), as QEMU's taps do.
+pub fn backend_and_sniffer(kind: Backend, vnet_hdr: Option<i32>) -> Result<(OwnedFd, OwnedFd)> {
     match kind {
         Backend::Tap => {
             let tap = OpenOptions::new()
@@ -40,16 +45,29 @@ pub fn backend_and_sniffer(kind: Backend) -> Result<(OwnedFd, OwnedFd)> {
                 .write(true)
                 .open("/dev/net/tun")
                 .context("/dev/net/tun")?;
+            let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+            if vnet_hdr.is_some() {
+                flags |= libc::IFF_VNET_HDR;
+            }
             let mut ifr = [0u8; 40];
             ifr[..6].copy_from_slice(b"rvt%d\0");
-            ifr[16..18].copy_from_slice(&((libc::IFF_TAP | libc::IFF_NO_PI) as u16).to_ne_bytes());
+            ifr[16..18].copy_from_slice(&(flags as u16).to_ne_bytes());
             // SAFETY: TUNSETIFF reads and writes a struct ifreq (40 bytes).
             let ret = unsafe { ioctl_with_ref(&tap, TUNSETIFF(), &ifr) };
             check(ret, "TUNSETIFF")?;
+            if let Some(len) = vnet_hdr {
+                // SAFETY: TUNSETVNETHDRSZ reads one int.
+                let ret = unsafe { ioctl_with_ref(&tap, TUNSETVNETHDRSZ(), &len) };
+                check(ret, "TUNSETVNETHDRSZ")?;
+            }
             let ifindex = interface_up(&ifr[..16])?;
             Ok((tap.into(), sniffer(ifindex)?))
         }
         Backend::Packet => {
+            ensure!(
+                vnet_hdr.is_none(),
+                "a virtio-net header on the socket is tested with taps only"
+            );
             let status = std::process::Command::new("ip")
                 .args([
                     "link", "add", "rvv0", "type", "veth", "peer", "name", "rvv1",
@@ -62,6 +80,24 @@ pub fn backend_and_sniffer(kind: Backend) -> Result<(OwnedFd, OwnedFd)> {
             Ok((packet_socket(near)?, sniffer(far)?))
         }
     }
+}
+
+/// Sets the MTU of the tap behind `tap` (so that frames larger than 1500
+/// bytes can be sent into it from a packet socket).
+pub fn set_tap_mtu(tap: &OwnedFd, mtu: i32) -> Result<()> {
+    let mut ifr = [0u8; 40];
+    // SAFETY: TUNGETIFF writes the tap's struct ifreq (40 bytes).
+    let ret = unsafe { libc::ioctl(tap.as_raw_fd(), TUNGETIFF() as _, ifr.as_mut_ptr()) };
+    check(ret, "TUNGETIFF")?;
+    // SAFETY: plain socket(2).
+    let ctl = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+    check(ctl, "socket")?;
+    // SAFETY: `ctl` is ours.
+    let ctl = unsafe { OwnedFd::from_raw_fd(ctl) };
+    ifr[16..20].copy_from_slice(&mtu.to_ne_bytes());
+    // SAFETY: SIOCSIFMTU reads a struct ifreq.
+    let ret = unsafe { libc::ioctl(ctl.as_raw_fd(), libc::SIOCSIFMTU, ifr.as_mut_ptr()) };
+    check(ret, "SIOCSIFMTU")
 }
 
 /// Brings interface `name` (NUL-terminated) up; returns its index.

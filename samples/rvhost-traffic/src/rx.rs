@@ -2,87 +2,99 @@
 //! land in the guest's RX buffers intact, in order, with the right
 //! `num_buffers` when mergeable RX buffers are negotiated.
 
-use crate::{
-    frame, TxRig, AVAIL_GPA, BUF_GPA, BUF_SIZE, DESC_GPA, NET_HDR_LEN, QUEUE_SIZE, USED_GPA,
-};
+use crate::guest::{DriverQueue, GuestMemory, Layout};
+use crate::{frame, TxRig, BUF_SIZE, L0, NET_HDR_LEN, QUEUE_SIZE};
 use anyhow::{ensure, Result};
 use rvhost_logic::split_ring::{Desc, VRING_DESC_F_WRITE};
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{fence, Ordering};
-use std::time::{Duration, Instant};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
 
 const RX: u32 = 0;
 const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << 15;
 
-/// The guest side of the RX ring: posts buffers, collects used ones.
-struct RxRing<'a> {
-    rig: &'a TxRig,
-    buf_len: u32,
-    avail_idx: u16,
-    used_seen: u16,
-    event_idx: bool,
-    kicks: u32,
+/// A used element: descriptor id, bytes written.
+pub type Used = (u16, u32);
+
+/// The guest side of the RX ring: posts buffers of `buf_len` bytes (slot
+/// `n`'s buffer is descriptor `n`), collects used ones.
+pub struct RxRing<'a> {
+    pub queue: DriverQueue<'a>,
+    pub buf_len: u32,
 }
 
-impl RxRing<'_> {
-    /// Posts every buffer of the ring and publishes them.
-    fn post_all(&mut self) -> Result<()> {
-        for slot in 0..QUEUE_SIZE {
-            self.post(slot);
-            self.avail_idx = self.avail_idx.wrapping_add(1);
+impl<'a> RxRing<'a> {
+    pub fn new(
+        mem: &'a GuestMemory,
+        layout: Layout,
+        kick: &'a vmm_sys_util::eventfd::EventFd,
+        event_idx: bool,
+        buf_len: u32,
+    ) -> Self {
+        Self {
+            queue: DriverQueue::new(mem, layout, kick, event_idx),
+            buf_len,
         }
-        self.avail_idx = 0;
-        self.publish(QUEUE_SIZE)
     }
 
-    fn post(&mut self, slot: u16) {
-        let mem = &self.rig.mem;
+    /// Posts every buffer of the ring and publishes them.
+    pub fn post_all(&mut self) -> Result<()> {
+        for slot in 0..QUEUE_SIZE {
+            self.post(slot);
+        }
+        self.queue.publish()
+    }
+
+    /// Posts buffer `slot` (published by the next `publish`).
+    pub fn post(&mut self, slot: u16) {
         let desc = Desc {
-            addr: BUF_GPA + u64::from(slot) * BUF_SIZE,
+            addr: self.queue.layout.buf(slot),
             len: self.buf_len,
             flags: VRING_DESC_F_WRITE,
             next: 0,
         };
-        mem.write(DESC_GPA + 16 * u64::from(slot), &desc.to_le_bytes());
-        mem.write_u16(
-            AVAIL_GPA + 4 + 2 * u64::from(self.avail_idx % QUEUE_SIZE),
-            slot,
-        );
+        self.queue.write_desc(slot, desc);
+        self.queue.post(slot);
     }
 
-    /// Publishes posted buffers and kicks if the device asked.
-    fn publish(&mut self, count: u16) -> Result<()> {
-        let mem = &self.rig.mem;
-        fence(Ordering::Release);
-        let old = self.avail_idx;
-        self.avail_idx = self.avail_idx.wrapping_add(count);
-        mem.write_u16(AVAIL_GPA + 2, self.avail_idx);
-        fence(Ordering::SeqCst);
-        if crate::needs_kick(mem, self.event_idx, self.avail_idx, old) {
-            self.rig.kick.write(1)?;
-            self.kicks += 1;
-        }
-        Ok(())
+    /// Waits for the next used buffer: (descriptor id, length).
+    pub fn next_used(&mut self) -> Result<(u16, u32)> {
+        self.queue.next_used(Duration::from_secs(5))
     }
 
-    /// Waits for the next used entry: (descriptor id, length).
-    fn next_used(&mut self) -> Result<(u16, u32)> {
-        let mem = &self.rig.mem;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while mem.read_u16(USED_GPA + 2) == self.used_seen {
+    /// The first `len` bytes of the buffer of descriptor `id`.
+    pub fn read_buf(&self, id: u16, len: u32) -> Vec<u8> {
+        self.queue.mem.read(self.queue.layout.buf(id), len as usize)
+    }
+
+    /// Collects the next packet: its buffers (with mergeable buffers, as many
+    /// as its header's `num_buffers` says), their bytes one after the other.
+    pub fn next_packet(&mut self, mergeable: bool) -> Result<(Vec<Used>, Vec<u8>)> {
+        let (id, len) = self.next_used()?;
+        let mut bufs = vec![(id, len)];
+        let mut bytes = self.read_buf(id, len);
+        if mergeable {
             ensure!(
-                Instant::now() < deadline,
-                "no RX buffer used after entry {}",
-                self.used_seen
+                bytes.len() >= 12,
+                "first buffer of {} bytes: no header",
+                bytes.len()
             );
-            std::thread::yield_now();
+            let num_buffers = u16::from_le_bytes([bytes[10], bytes[11]]);
+            ensure!(num_buffers >= 1, "num_buffers 0");
+            for _ in 1..num_buffers {
+                let (id, len) = self.next_used()?;
+                bytes.extend_from_slice(&self.read_buf(id, len));
+                bufs.push((id, len));
+            }
         }
-        fence(Ordering::Acquire);
-        let at = USED_GPA + 4 + 8 * u64::from(self.used_seen % QUEUE_SIZE);
-        let id = mem.read_u16(at);
-        let len = u32::from(mem.read_u16(at + 4)) | (u32::from(mem.read_u16(at + 6)) << 16);
-        self.used_seen = self.used_seen.wrapping_add(1);
-        Ok((id, len))
+        Ok((bufs, bytes))
+    }
+
+    /// Gives buffers back to the device.
+    pub fn repost(&mut self, bufs: &[Used]) -> Result<()> {
+        for &(id, _) in bufs {
+            self.post(id);
+        }
+        self.queue.publish()
     }
 }
 
@@ -105,46 +117,24 @@ pub fn run(args: &crate::Args) -> Result<()> {
         "bad buffer size"
     );
     let rig = TxRig::for_queue(device, RX, event_idx, extra, args.backend)?;
-    let mut ring = RxRing {
-        rig: &rig,
-        buf_len,
-        avail_idx: 0,
-        used_seen: 0,
-        event_idx,
-        kicks: 0,
-    };
-    if event_idx {
-        // Poll the used ring: never ask for an interrupt.
-        rig.mem
-            .write_u16(AVAIL_GPA + 4 + 2 * u64::from(QUEUE_SIZE), 0xffff);
-    }
+    let mut ring = RxRing::new(&rig.mem, L0, &rig.kick, event_idx, buf_len);
+    // Poll the used ring: never ask for an interrupt.
+    ring.queue.no_interrupts();
     ring.post_all()?;
-    let start = Instant::now();
+    let start = std::time::Instant::now();
     for i in 0..frames {
         let f = frame(i, size);
-        inject(&rig, &f)?;
-        // Collect the buffers the frame landed in.
-        let mut got = Vec::with_capacity(f.len() + NET_HDR_LEN);
-        let (id, len) = ring.next_used()?;
-        let mut bufs = vec![(id, len)];
-        let first = read_buf(&rig, id, len);
-        let num_buffers = u16::from_le_bytes([first[10], first[11]]);
-        got.extend_from_slice(&first);
-        if mergeable.is_some() {
-            for _ in 1..num_buffers {
-                let (id, len) = ring.next_used()?;
-                got.extend_from_slice(&read_buf(&rig, id, len));
-                bufs.push((id, len));
-            }
-        }
+        inject(&rig.sniffer, &f)?;
+        let (bufs, got) = ring.next_packet(mergeable.is_some())?;
         let expect_buffers = if mergeable.is_some() {
             (f.len() + NET_HDR_LEN).div_ceil(buf_len as usize)
         } else {
             1
         };
         ensure!(
-            mergeable.is_none() || usize::from(num_buffers) == expect_buffers,
-            "frame {i}: num_buffers {num_buffers}, expected {expect_buffers}"
+            bufs.len() == expect_buffers,
+            "frame {i}: {} buffers used, expected {expect_buffers}",
+            bufs.len()
         );
         ensure!(
             got.len() == f.len() + NET_HDR_LEN,
@@ -153,13 +143,7 @@ pub fn run(args: &crate::Args) -> Result<()> {
             f.len() + NET_HDR_LEN
         );
         ensure!(got[NET_HDR_LEN..] == f[..], "frame {i}: payload differs");
-        // Give the buffers back.
-        for (id, _) in &bufs {
-            ring.post(*id);
-            ring.avail_idx = ring.avail_idx.wrapping_add(1);
-        }
-        ring.avail_idx = ring.avail_idx.wrapping_sub(bufs.len() as u16);
-        ring.publish(bufs.len() as u16)?;
+        ring.repost(&bufs)?;
     }
     let device_stats = crate::stats::read(&rig.dev, RX);
     crate::stats::verify(device_stats, frames, None)?;
@@ -168,21 +152,17 @@ pub fn run(args: &crate::Args) -> Result<()> {
         "{device}: RX {frames} frames of {size} B (event_idx {event_idx}, mergeable {:?}): all landed in order, byte for byte; {:.0} pps, {} kicks",
         mergeable,
         f64::from(frames) / secs,
-        ring.kicks
+        ring.queue.kicks
     );
     println!("  {}", crate::stats::describe(device_stats, frames));
-    crate::report(args, "rx", secs, ring.kicks, crate::interrupts(&rig.call));
+    crate::report(
+        args,
+        "rx",
+        secs,
+        ring.queue.kicks,
+        crate::interrupts(&rig.call),
+    );
     Ok(())
-}
-
-/// The first `len` bytes of the buffer of descriptor `id`.
-fn read_buf(rig: &TxRig, id: u16, len: u32) -> Vec<u8> {
-    let mut out = vec![0u8; len as usize];
-    let gpa = BUF_GPA + u64::from(id) * BUF_SIZE;
-    for (j, b) in out.iter_mut().enumerate() {
-        *b = rig.mem.read_u8(gpa + j as u64);
-    }
-    out
 }
 
 /// A frame larger than the posted buffers (no mergeable buffers) is dropped:
@@ -190,44 +170,30 @@ fn read_buf(rig: &TxRig, id: u16, len: u32) -> Vec<u8> {
 pub fn oversize(device: &str) -> Result<()> {
     const SMALL: u32 = 128;
     let rig = TxRig::for_queue(device, RX, false, 0, crate::Backend::Tap)?;
-    let mut ring = RxRing {
-        rig: &rig,
-        buf_len: SMALL,
-        avail_idx: 0,
-        used_seen: 0,
-        event_idx: false,
-        kicks: 0,
-    };
+    let mut ring = RxRing::new(&rig.mem, L0, &rig.kick, false, SMALL);
     // Canaries after each buffer, up to the next one.
+    let canary = vec![0xaa; (BUF_SIZE - u64::from(SMALL)) as usize];
     for slot in 0..QUEUE_SIZE {
-        let gpa = BUF_GPA + u64::from(slot) * BUF_SIZE;
-        let canary = vec![0xaa; (BUF_SIZE - u64::from(SMALL)) as usize];
-        rig.mem.write(gpa + u64::from(SMALL), &canary);
+        rig.mem.write(L0.buf(slot) + u64::from(SMALL), &canary);
     }
     ring.post_all()?;
     for (i, size) in [(0u32, 1500usize), (1, 64)] {
-        let f = frame(i, size);
-        inject(&rig, &f)?;
+        inject(&rig.sniffer, &frame(i, size))?;
     }
     let (id, len) = ring.next_used()?;
-    let got = read_buf(&rig, id, len);
+    let got = ring.read_buf(id, len);
     ensure!(
         got[NET_HDR_LEN..] == frame(1, 64)[..],
         "the frame after the oversized one did not land intact"
     );
     std::thread::sleep(Duration::from_millis(200));
     ensure!(
-        rig.mem.read_u16(USED_GPA + 2) == 1,
+        ring.queue.used_idx() == 1,
         "the oversized frame was placed somewhere"
     );
     for slot in 0..QUEUE_SIZE {
-        let gpa = BUF_GPA + u64::from(slot) * BUF_SIZE + u64::from(SMALL);
-        for j in 0..(BUF_SIZE - u64::from(SMALL)) {
-            ensure!(
-                rig.mem.read_u8(gpa + j) == 0xaa,
-                "written past buffer {slot}"
-            );
-        }
+        let after = rig.mem.read(L0.buf(slot) + u64::from(SMALL), canary.len());
+        ensure!(after == canary, "written past buffer {slot}");
     }
     println!(
         "{device}: RX oversized frame dropped, nothing written past a buffer, next frame landed"
@@ -235,18 +201,11 @@ pub fn oversize(device: &str) -> Result<()> {
     Ok(())
 }
 
-/// Sends `frame` into the tap (the packet socket bound to it): the tap then
-/// hands it to the device's RX queue.
-fn inject(rig: &TxRig, frame: &[u8]) -> Result<()> {
+/// Sends `frame` into the tap through the packet socket bound to it (the
+/// tap then hands it to the device's RX queue).
+pub fn inject(sniffer: &OwnedFd, frame: &[u8]) -> Result<()> {
     // SAFETY: sends our buffer on the packet socket bound to the tap.
-    let n = unsafe {
-        libc::send(
-            rig.sniffer.as_raw_fd(),
-            frame.as_ptr().cast(),
-            frame.len(),
-            0,
-        )
-    };
+    let n = unsafe { libc::send(sniffer.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
     ensure!(
         n == frame.len() as isize,
         "send into the tap: {}",

@@ -429,7 +429,7 @@ fn tap_in_own_netns() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     // SAFETY: plain unshare(2) of this (still single-threaded) process.
     let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
     nettest::check(ret, "unshare(CLONE_NEWNET)")?;
-    nettest::backend_and_sniffer(nettest::Backend::Tap)
+    nettest::backend_and_sniffer(nettest::Backend::Tap, None)
 }
 
 /// Sends `frames` test frames into the tap from a thread, once the guest's

@@ -5,9 +5,9 @@
 use crate::memory::GuestRam;
 use crate::virtio_mmio::VirtioMmio;
 use anyhow::{Context, Result};
-use rvhost_logic::errno::Errno;
+use rvhost_logic::ring_fault::RingFault;
 use rvhost_logic::split_ring::{
-    pending, walk_chain, CallSuppression, Desc, DescReader, DriverState, Segment,
+    pending, walk_chain, CallSuppression, Desc, DescReader, DriverState, Segment, PACKET_DESC_LIMIT,
 };
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{fence, Ordering};
@@ -26,23 +26,21 @@ struct GuestDescs<'a> {
     table: u64,
 }
 
-fn read_desc(ram: &GuestRam, gpa: u64) -> Result<Desc, Errno> {
+fn read_desc(ram: &GuestRam, gpa: u64) -> Option<Desc> {
     ram.read_obj::<[u8; 16]>(GuestAddress(gpa))
         .map(Desc::from_le_bytes)
-        .map_err(|_| Errno::Fault)
+        .ok()
 }
 
 impl DescReader for GuestDescs<'_> {
-    fn ring_desc(&mut self, index: u16) -> Result<Desc, Errno> {
-        read_desc(self.ram, self.table + 16 * u64::from(index))
+    fn ring_desc(&mut self, index: u16) -> Result<Desc, RingFault> {
+        read_desc(self.ram, self.table + 16 * u64::from(index)).ok_or(RingFault::DescUnreadable)
     }
-    fn indirect_desc(&mut self, table: u64, index: u16) -> Result<Desc, Errno> {
-        read_desc(
-            self.ram,
-            table
-                .checked_add(16 * u64::from(index))
-                .ok_or(Errno::Fault)?,
-        )
+    fn indirect_desc(&mut self, table: u64, index: u16) -> Result<Desc, RingFault> {
+        table
+            .checked_add(16 * u64::from(index))
+            .and_then(|gpa| read_desc(self.ram, gpa))
+            .ok_or(RingFault::IndirectUnreadable)
     }
 }
 
@@ -175,7 +173,7 @@ impl Ring {
         call: &EventFd,
         stop: &EventFd,
         tap: RawFd,
-    ) -> Result<(), Errno> {
+    ) -> Result<(), RingFault> {
         let (mut last_avail, mut last_used) = (0u16, 0u16);
         let mut calls = CallSuppression::default();
         let mut frame = vec![0u8; 65536];
@@ -211,9 +209,11 @@ impl Ring {
                 ram: &self.ram,
                 table: self.desc,
             };
-            let chain = walk_chain(&mut descs, self.num, head, &mut segs)?;
+            let chain = walk_chain(&mut descs, self.num, head, &mut segs, &mut {
+                PACKET_DESC_LIMIT
+            })?;
             if chain.readable != 0 {
-                return Err(Errno::Inval);
+                return Err(RingFault::WrongDirection);
             }
             // The header (no offloads, one buffer), then the frame.
             let mut header = [0u8; NET_HDR_LEN as usize];
@@ -233,7 +233,7 @@ impl Ring {
 
     /// Writes `parts` one after the other into the buffers `segs`; the bytes
     /// written, or `None` if they do not fit.
-    fn write_chain(&self, segs: &[Segment], parts: &[&[u8]]) -> Result<Option<u32>, Errno> {
+    fn write_chain(&self, segs: &[Segment], parts: &[&[u8]]) -> Result<Option<u32>, RingFault> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let room: usize = segs.iter().map(|s| s.len as usize).sum();
         if total > room {
@@ -247,7 +247,7 @@ impl Ring {
                 let n = part.len().min((u64::from(s.len) - at) as usize);
                 self.ram
                     .write_slice(&part[..n], GuestAddress(s.addr + at))
-                    .map_err(|_| Errno::Fault)?;
+                    .map_err(|_| RingFault::BufferOutsideMemory)?;
                 part = &part[n..];
                 at += n as u64;
                 if at == u64::from(s.len) {
@@ -267,7 +267,7 @@ impl Ring {
         call: &EventFd,
         stop: &EventFd,
         tap: RawFd,
-    ) -> Result<(), Errno> {
+    ) -> Result<(), RingFault> {
         let (mut last_avail, mut last_used) = (0u16, 0u16);
         let mut calls = CallSuppression::default();
         let mut frame = Vec::with_capacity(65536);
@@ -299,14 +299,16 @@ impl Ring {
                         ram: &self.ram,
                         table: self.desc,
                     };
-                    let chain = walk_chain(&mut descs, self.num, head, &mut segs)?;
+                    let chain = walk_chain(&mut descs, self.num, head, &mut segs, &mut {
+                        PACKET_DESC_LIMIT
+                    })?;
                     frame.clear();
                     for s in &segs[..chain.readable] {
                         let start = frame.len();
                         frame.resize(start + s.len as usize, 0);
                         self.ram
                             .read_slice(&mut frame[start..], GuestAddress(s.addr))
-                            .map_err(|_| Errno::Fault)?;
+                            .map_err(|_| RingFault::BufferOutsideMemory)?;
                     }
                     if let Some(payload) = frame.get(NET_HDR_LEN as usize..) {
                         // SAFETY: writes our buffer to the tap.
