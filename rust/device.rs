@@ -16,15 +16,16 @@ use crate::bindings;
 use crate::eventfd::{EventFdCtx, EventFdFile, UNBIND};
 use crate::logic::{
     errno::Errno,
-    features::{self, Features, VIRTIO_RING_F_EVENT_IDX},
+    features::{self, Features, VHOST_F_LOG_ALL, VIRTIO_RING_F_EVENT_IDX},
     ioctl::{Stage, VhostIoctl},
     memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
-    split_ring::{CallSuppression, USED_IDX_OFFSET},
+    split_ring::CallSuppression,
     vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig, VHOST_VRING_F_LOG},
 };
 use crate::miscdev::MiscDevice;
 use crate::mm::{user_access_ok, MmGrab};
+use crate::ring::{DirtyLog, Rings};
 use crate::socket::BackendSocket;
 use crate::tap_batch::{Flushed, TapBatch};
 use crate::uarg::UserArg;
@@ -124,34 +125,43 @@ impl VirtQueue {
     }
 
     /// Upstream's `vq_log_access_ok`: the memory table exists and its user
-    /// ranges are accessible, and so is the used ring's dirty-log bitmap when
-    /// used-ring logging is on.
-    fn log_access_ok(&self, mem: Option<&MemTable>, log_base: u64, event_idx: bool) -> bool {
+    /// ranges are accessible; with `VHOST_F_LOG_ALL`, so is the dirty log's
+    /// bitmap for every region; with used-ring logging, the bitmap of the
+    /// used ring.
+    fn log_access_ok(&self, mem: Option<&MemTable>, log_base: u64, features: Features) -> bool {
         let Some(mem) = mem else { return false };
         if !mem.user_ranges_ok(user_access_ok) {
+            return false;
+        }
+        if features.has(VHOST_F_LOG_ALL) && !mem.log_ranges_ok(log_base, user_access_ok) {
             return false;
         }
         if self.config.addr.flags & (1 << VHOST_VRING_F_LOG) == 0 {
             return true;
         }
-        let used = RingSizes::new(self.config.num, event_idx).used;
+        let used = RingSizes::new(self.config.num, features.has(VIRTIO_RING_F_EVENT_IDX)).used;
         matches!(log_bitmap_range(log_base, self.config.addr.log_guest_addr, used),
             Some((start, len)) if user_access_ok(start, len))
     }
 
     /// Upstream's `vhost_vq_access_ok`, checked before a backend is attached.
-    fn access_ok(&self, mem: Option<&MemTable>, event_idx: bool) -> bool {
-        self.log_access_ok(mem, self.log_base, event_idx)
-            && self.config.access_ok(event_idx, user_access_ok)
+    fn access_ok(&self, mem: Option<&MemTable>, features: Features) -> bool {
+        self.log_access_ok(mem, self.log_base, features)
+            && self
+                .config
+                .access_ok(features.has(VIRTIO_RING_F_EVENT_IDX), user_access_ok)
     }
 
-    /// Starts using the rings with a backend (upstream's `vhost_vq_init_access`):
-    /// writes the used flags and returns the used index, `EFAULT` if the ring
-    /// is not mapped.
-    fn init_access(&self) -> Result<u16> {
-        let used = UserArg::new(self.config.addr.used_user_addr as usize);
-        used.write_u16_once(0)?;
-        used.offset(USED_IDX_OFFSET as usize).read_u16_once()
+    /// The dirty log this queue writes into, with `VHOST_F_LOG_ALL`.
+    fn dirty_log<'a>(
+        &self,
+        features: Features,
+        ctx: Option<&'a EventFdCtx>,
+    ) -> Option<DirtyLog<'a>> {
+        features.has(VHOST_F_LOG_ALL).then_some(DirtyLog {
+            base: self.log_base,
+            ctx,
+        })
     }
 }
 
@@ -201,6 +211,13 @@ impl Control {
         self.vqs
             .get_mut(index as usize)
             .ok_or(to_error(Errno::NoBufs))
+    }
+
+    /// Whether every queue in use could log all memory with `features`.
+    fn log_access_ok(&self, features: Features) -> bool {
+        self.vqs.iter().all(|vq| {
+            !vq.attached() || vq.log_access_ok(self.mem.as_deref(), vq.log_base, features)
+        })
     }
 
     /// `RVHOST_GET_VRING_STATS` (rvhost's own): the owner reads a queue's
@@ -254,9 +271,8 @@ impl Control {
                 .map_err(to_error)?;
         }
         // Rings in use must stay accessible under the new table.
-        let event_idx = self.event_idx();
         for vq in &self.vqs {
-            if vq.attached() && !vq.log_access_ok(Some(&table), vq.log_base, event_idx) {
+            if vq.attached() && !vq.log_access_ok(Some(&table), vq.log_base, self.features) {
                 return Err(EFAULT);
             }
         }
@@ -268,10 +284,9 @@ impl Control {
     /// base and the call fails with `EFAULT` if the new bitmap is not accessible.
     fn set_log_base(&mut self, arg: UserArg) -> Result {
         let base: u64 = arg.read()?;
-        let event_idx = self.event_idx();
         let mut result = Ok(());
         for vq in &mut self.vqs {
-            if vq.attached() && !vq.log_access_ok(self.mem.as_deref(), base, event_idx) {
+            if vq.attached() && !vq.log_access_ok(self.mem.as_deref(), base, self.features) {
                 result = Err(EFAULT);
             } else {
                 vq.log_base = base;
@@ -372,13 +387,13 @@ impl Control {
     /// backend, still polled.
     fn set_backend(&mut self, index: u32, fd: i32) -> Result {
         self.check_owner()?;
-        let event_idx = self.event_idx();
+        let features = self.features;
         let mem = self.mem.as_deref();
         let vq = self
             .vqs
             .get_mut(index as usize)
             .ok_or(to_error(Errno::NoBufs))?;
-        if !vq.access_ok(mem, event_idx) {
+        if !vq.access_ok(mem, features) {
             return Err(EFAULT);
         }
         let socket = bind(fd, BackendSocket::from_fd)?;
@@ -403,7 +418,12 @@ impl Control {
                     true => Some(TapBatch::new()?),
                     false => None,
                 };
-                (Some(poll), batch, vq.init_access()?)
+                let log = vq.dirty_log(features, self.log_ctx.as_ref());
+                let used_idx = Rings::new(&vq.config, features.has(VIRTIO_RING_F_EVENT_IDX))
+                    .logged(log)
+                    .init_access()
+                    .map_err(|_| EFAULT)?;
+                (Some(poll), batch, used_idx)
             }
             _ => (None, None, vq.last_used_idx),
         };
@@ -501,7 +521,13 @@ impl VhostNet {
             VhostIoctl::GetFeatures => arg.write(&features::OFFERED),
             VhostIoctl::SetFeatures => {
                 let acked = Features::negotiate(arg.read()?).map_err(to_error)?;
-                this.control.lock().features = acked;
+                let mut control = this.control.lock();
+                // Dirty logging needs a log bitmap covering all memory of the
+                // queues in use (upstream's `vhost_log_access_ok`).
+                if acked.has(VHOST_F_LOG_ALL) && !control.log_access_ok(acked) {
+                    return Err(EFAULT);
+                }
+                control.features = acked;
                 Ok(())
             }
             VhostIoctl::GetBackendFeatures => arg.write(&features::BACKEND_OFFERED),

@@ -8,6 +8,8 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
 #include <linux/sched/vhost_task.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
 #include <linux/net.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
@@ -19,6 +21,7 @@
 #include <linux/if_vlan.h>
 #include <linux/skbuff.h>
 #include <linux/if_tun.h>
+#include <linux/if_tap.h>
 #include <linux/virtio_net.h>
 #include <net/xdp.h>
 #include "rvhost_helpers.h"
@@ -40,6 +43,13 @@ void rvhost_mmdrop(struct mm_struct *mm)
 bool rvhost_access_ok(u64 addr, u64 size)
 {
 	return access_ok((void __user *)(unsigned long)addr, size);
+}
+
+struct socket *rvhost_tap_socket(struct file *file)
+{
+	struct socket *sock = tun_get_socket(file);
+
+	return IS_ERR(sock) ? tap_get_socket(file) : sock;
 }
 
 bool rvhost_sock_is_raw_packet(struct socket *sock)
@@ -251,6 +261,27 @@ int rvhost_get_user_u16(u16 *value, const void __user *addr)
 int rvhost_put_user_u16(u16 value, void __user *addr)
 {
 	return put_user(value, (u16 __user *)addr);
+}
+
+int rvhost_set_user_bit(u64 addr, unsigned int bit)
+{
+	unsigned long uaddr = (unsigned long)addr;
+	struct page *page;
+	void *base;
+	int r;
+
+	if (uaddr != addr || bit >= BITS_PER_BYTE)
+		return -EFAULT;
+	r = pin_user_pages_fast(uaddr, 1, FOLL_WRITE, &page);
+	if (r < 0)
+		return r;
+	if (r != 1)
+		return -EFAULT;
+	base = kmap_local_page(page);
+	set_bit(bit + offset_in_page(uaddr) * BITS_PER_BYTE, base);
+	kunmap_local(base);
+	unpin_user_pages_dirty_lock(&page, 1, true);
+	return 0;
 }
 
 /*

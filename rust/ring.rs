@@ -5,7 +5,9 @@
 //! decisions. Runs in the owner's address space (the worker is its thread).
 //! Every failure is a [`RingFault`]: the guest's rings are wrong.
 
+use crate::eventfd::EventFdCtx;
 use crate::logic::{
+    dirty_log::dirty_bits,
     memtable::MemTable,
     ring_fault::RingFault,
     split_ring::{
@@ -13,7 +15,7 @@ use crate::logic::{
         DriverState, AVAIL_ELEM_SIZE, AVAIL_IDX_OFFSET, AVAIL_RING_OFFSET, DESC_SIZE,
         USED_ELEM_SIZE, USED_IDX_OFFSET, USED_RING_OFFSET, VRING_USED_F_NO_NOTIFY,
     },
-    vring::VringConfig,
+    vring::{VringConfig, VHOST_VRING_F_LOG},
 };
 use crate::uarg::UserArg;
 use core::sync::atomic::{fence, Ordering};
@@ -58,15 +60,82 @@ impl DescReader for UserDescs<'_> {
     }
 }
 
+/// The dirty log of live migration (`VHOST_F_LOG_ALL`): the bitmap's user
+/// address and the log eventfd the device signals after setting bits.
+#[derive(Clone, Copy)]
+pub(crate) struct DirtyLog<'a> {
+    pub(crate) base: u64,
+    pub(crate) ctx: Option<&'a EventFdCtx>,
+}
+
+impl DirtyLog<'_> {
+    /// Marks the guest-physical range `[gpa, gpa + len)` written. A bit that
+    /// cannot be set (a log base the VMM did not map writable) is skipped,
+    /// as upstream ignores it: the VMM's own mistake, not the guest's.
+    pub(crate) fn mark(&self, gpa: u64, len: u64) {
+        for bit in dirty_bits(gpa, len) {
+            let _ = crate::uaccess_once::set_bit(self.base.wrapping_add(bit.byte), bit.bit);
+        }
+    }
+
+    /// Tells the VMM that bits were set.
+    pub(crate) fn signal(&self) {
+        if let Some(ctx) = self.ctx {
+            ctx.signal();
+        }
+    }
+}
+
 /// The worker's view of one queue's rings.
 pub(crate) struct Rings<'a> {
     config: &'a VringConfig,
     event_idx: bool,
+    /// With `VHOST_VRING_F_LOG`: every write to the used ring is logged at
+    /// the ring's guest-physical log address.
+    used_log: Option<DirtyLog<'a>>,
 }
 
 impl<'a> Rings<'a> {
     pub(crate) fn new(config: &'a VringConfig, event_idx: bool) -> Self {
-        Self { config, event_idx }
+        Self {
+            config,
+            event_idx,
+            used_log: None,
+        }
+    }
+
+    /// The same rings, logging used-ring writes into `log` if the queue
+    /// asked for it (`VHOST_VRING_F_LOG`).
+    pub(crate) fn logged(mut self, log: Option<DirtyLog<'a>>) -> Self {
+        if self.config.addr.flags & (1 << VHOST_VRING_F_LOG) != 0 {
+            self.used_log = log;
+        }
+        self
+    }
+
+    /// Logs a write of `len` bytes at `offset` into the used ring; `signal`
+    /// the log eventfd too (upstream signals after flags, `avail_event` and
+    /// index writes, not after the elements, which the index follows).
+    fn log_used(&self, offset: u64, len: u64, signal: bool) {
+        if let Some(log) = &self.used_log {
+            fence(Ordering::Release);
+            log.mark(self.config.addr.log_guest_addr.wrapping_add(offset), len);
+            if signal {
+                log.signal();
+            }
+        }
+    }
+
+    /// Starts using the rings with a backend (upstream's
+    /// `vhost_vq_init_access`): writes the used flags, returns the used index.
+    pub(crate) fn init_access(&self) -> Result<u16, RingFault> {
+        self.used(FLAGS_OFFSET)
+            .write_u16_once(0)
+            .map_err(|_| RingFault::UsedUnwritable)?;
+        self.log_used(FLAGS_OFFSET, 2, true);
+        self.used(USED_IDX_OFFSET)
+            .read_u16_once()
+            .map_err(|_| RingFault::UsedUnwritable)
     }
 
     /// The ring size: a power of two up to 32768 (`VringConfig` refuses others).
@@ -167,9 +236,11 @@ impl<'a> Rings<'a> {
                 chunk[..4].copy_from_slice(&u32::from(head).to_le_bytes());
                 chunk[4..].copy_from_slice(&used_len.to_le_bytes());
             }
-            self.used(USED_RING_OFFSET + slot * USED_ELEM_SIZE)
+            let offset = USED_RING_OFFSET + slot * USED_ELEM_SIZE;
+            self.used(offset)
                 .write_slice(&bytes[..len])
                 .map_err(|_| RingFault::UsedUnwritable)?;
+            self.log_used(offset, len as u64, false);
             pos = pos.wrapping_add(n as u16);
             rest = later;
         }
@@ -183,6 +254,7 @@ impl<'a> Rings<'a> {
         self.used(USED_IDX_OFFSET)
             .write_u16_once(used_idx)
             .map_err(|_| RingFault::UsedUnwritable)?;
+        self.log_used(USED_IDX_OFFSET, 2, true);
         fence(Ordering::SeqCst);
         Ok(())
     }
@@ -193,13 +265,16 @@ impl<'a> Rings<'a> {
     /// re-checks the ring afterwards, so a buffer made available meanwhile
     /// is not missed.
     pub(crate) fn enable_notify(&self, avail_seen: u16) -> Result<(), RingFault> {
-        let written = if self.event_idx {
-            self.used(avail_event_offset(self.num()))
-                .write_u16_once(avail_seen)
+        let offset = if self.event_idx {
+            avail_event_offset(self.num())
         } else {
-            self.used(FLAGS_OFFSET).write_u16_once(0)
+            FLAGS_OFFSET
         };
-        written.map_err(|_| RingFault::UsedUnwritable)?;
+        let value = if self.event_idx { avail_seen } else { 0 };
+        self.used(offset)
+            .write_u16_once(value)
+            .map_err(|_| RingFault::UsedUnwritable)?;
+        self.log_used(offset, 2, true);
         fence(Ordering::SeqCst);
         Ok(())
     }
@@ -213,7 +288,9 @@ impl<'a> Rings<'a> {
         }
         self.used(FLAGS_OFFSET)
             .write_u16_once(VRING_USED_F_NO_NOTIFY)
-            .map_err(|_| RingFault::UsedUnwritable)
+            .map_err(|_| RingFault::UsedUnwritable)?;
+        self.log_used(FLAGS_OFFSET, 2, true);
+        Ok(())
     }
 
     /// Whether to signal the call eventfd for used index `used_idx`.

@@ -5,7 +5,6 @@
  * kernel's own bindgen run used, so layouts come from the real headers.
  */
 #include <linux/fs.h>
-#include <linux/if_tun.h>
 #include <linux/miscdevice.h>
 #include <linux/vhost.h>
 #include "rvhost_helpers.h"

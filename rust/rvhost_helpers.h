@@ -62,6 +62,14 @@ int rvhost_sock_discard(struct socket *sock);
  */
 int rvhost_get_user_u16(u16 *value, const void *addr);
 int rvhost_put_user_u16(u16 value, void *addr);
+/*
+ * Sets bit @bit (0..7) of the byte at user address @addr atomically (the
+ * VMM clears bits of the dirty log while the device sets them): pins the
+ * page, set_bit() through a local kernel mapping, marks the page dirty, as
+ * upstream's set_bit_to_user(). GUP and kmap_local_page() are not callable
+ * from Rust in 6.12. 0 or -EFAULT.
+ */
+int rvhost_set_user_bit(u64 addr, unsigned int bit);
 /* sendmsg of @len bytes gathered from user @iov[0..@nr] (non-blocking). */
 int rvhost_sock_send_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len);
 
@@ -71,6 +79,12 @@ struct mm_struct *rvhost_current_mm_grab(void);
 void rvhost_mmdrop(struct mm_struct *mm);
 /* access_ok(): whether [addr, addr + size) is a user range. */
 bool rvhost_access_ok(u64 addr, u64 size);
+/*
+ * The socket of a tap (tun) or macvtap (tap) device file, or an ERR_PTR:
+ * tun_get_socket() and tap_get_socket() are inline stubs in a kernel built
+ * without CONFIG_TUN or CONFIG_TAP, so the choice is made at build time here.
+ */
+struct socket *rvhost_tap_socket(struct file *file);
 /* Whether @sock is an AF_PACKET SOCK_RAW socket. */
 bool rvhost_sock_is_raw_packet(struct socket *sock);
 /* kunit_set_failure(): marks the running KUnit case failed. */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Backend sockets a vhost-net queue sends to and receives from: a tap
-//! device's socket (`tun_get_socket`) or a raw `AF_PACKET` socket.
+//! Backend sockets a vhost-net queue sends to and receives from: a tap's or
+//! macvtap's socket (`tun_get_socket`, `tap_get_socket`) or a raw
+//! `AF_PACKET` socket.
 
 use crate::bindings;
 use core::ptr::NonNull;
@@ -16,7 +17,8 @@ use kernel::{error::from_err_ptr, prelude::*};
 pub(crate) struct BackendSocket {
     file: NonNull<bindings::file>,
     sock: NonNull<bindings::socket>,
-    /// A tap's socket (else a raw `AF_PACKET` socket).
+    /// A tap's or macvtap's socket (else a raw `AF_PACKET` socket): both
+    /// take batches of frames in tun's XDP format.
     tap: bool,
 }
 
@@ -28,7 +30,7 @@ unsafe impl Sync for BackendSocket {}
 
 impl BackendSocket {
     /// Looks `fd` up as upstream vhost-net does: a raw `AF_PACKET` socket
-    /// first, then a tap device; anything else is `ENOTSOCK`.
+    /// first, then a tap or macvtap device; anything else is `ENOTSOCK`.
     pub(crate) fn from_fd(fd: i32) -> Result<Self> {
         Self::raw_packet(fd)
             .or_else(|| Self::tap(fd))
@@ -66,8 +68,8 @@ impl BackendSocket {
     fn tap(fd: i32) -> Option<Self> {
         // SAFETY: FFI call; returns a new file reference or NULL.
         let file = NonNull::new(unsafe { bindings::fget(fd as u32) })?;
-        // SAFETY: `file` is valid; tun_get_socket returns its socket or an ERR_PTR.
-        let sock = from_err_ptr(unsafe { bindings::tun_get_socket(file.as_ptr()) });
+        // SAFETY: `file` is valid; the helper returns its socket or an ERR_PTR.
+        let sock = from_err_ptr(unsafe { bindings::rvhost_tap_socket(file.as_ptr()) });
         match sock.ok().and_then(NonNull::new) {
             // INVARIANT: we hold the file reference fget took; the socket lives with it.
             Some(sock) => Some(Self {

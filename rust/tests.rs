@@ -75,10 +75,8 @@ fn offered_features_accepted() -> TestResult {
 
 fn unknown_feature_bits_refused() -> TestResult {
     check_eq!(Features::negotiate(1 << 63), Err(Errno::OpNotSupp));
-    check_eq!(
-        Features::negotiate(1 << features::VHOST_F_LOG_ALL),
-        Err(Errno::OpNotSupp)
-    );
+    // VIRTIO_F_ACCESS_PLATFORM (an IOTLB) is not offered yet.
+    check_eq!(Features::negotiate(1 << 33), Err(Errno::OpNotSupp));
     check_eq!(features::negotiate_backend(1 << 5), Err(Errno::OpNotSupp));
     Ok(())
 }

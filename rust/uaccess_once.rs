@@ -6,7 +6,9 @@
 //! writes while the guest reads them. A two-byte `copy_from_user` may move
 //! the bytes one at a time (`rep movsb`), so a reader can see half of an
 //! update: an index torn that way makes the device consume buffers that were
-//! never posted. `get_user`/`put_user` are one 16-bit access each.
+//! never posted. `get_user`/`put_user` are one 16-bit access each. Also the
+//! one read-modify-write the device makes in user memory: setting a bit of
+//! the dirty log, which the VMM clears concurrently.
 
 use crate::bindings;
 use core::ffi::c_void;
@@ -31,6 +33,19 @@ pub(crate) fn read_u16(addr: usize) -> Result<u16> {
 pub(crate) fn write_u16(addr: usize, value: u16) -> Result {
     // SAFETY: `put_user` checks `addr` itself (access_ok and fault fixup).
     let ret = unsafe { bindings::rvhost_put_user_u16(value, addr as *mut c_void) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(EFAULT)
+    }
+}
+
+/// Sets bit `bit` (0..8) of the byte at user address `addr` atomically
+/// (`EFAULT` if the byte cannot be written).
+pub(crate) fn set_bit(addr: u64, bit: u8) -> Result {
+    // SAFETY: the helper checks `addr` itself (GUP with FOLL_WRITE) and
+    // refuses a bit outside the byte.
+    let ret = unsafe { bindings::rvhost_set_user_bit(addr, bit.into()) };
     if ret == 0 {
         Ok(())
     } else {

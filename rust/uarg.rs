@@ -24,11 +24,6 @@ impl UserArg {
             .read()
     }
 
-    /// The argument `bytes` further on (a field of a user struct).
-    pub(crate) fn offset(self, bytes: usize) -> Self {
-        Self(self.0.wrapping_add(bytes))
-    }
-
     /// A reader of `len` bytes starting `offset` bytes into the argument.
     pub(crate) fn reader_at(self, offset: usize, len: usize) -> UserSliceReader {
         UserSlice::new(self.0.wrapping_add(offset), len).reader()

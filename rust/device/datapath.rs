@@ -14,13 +14,13 @@
 
 use super::{Control, VirtQueue};
 use crate::logic::{
-    features::{Features, VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_NET_F_MRG_RXBUF},
+    features::{Features, VHOST_F_LOG_ALL, VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_NET_F_MRG_RXBUF},
     memtable::MemTable,
     ratelimit::RateLimit,
     ring_fault::RingFault,
     split_ring::Segment,
 };
-use crate::ring::{Rings, BATCH_BYTES, MAX_BATCH};
+use crate::ring::{DirtyLog, Rings, BATCH_BYTES, MAX_BATCH};
 use crate::socket::{UserIovs, MAX_IOVS};
 use crate::uarg::UserArg;
 use crate::worker::Waker;
@@ -29,6 +29,11 @@ use kernel::{prelude::*, time::Ktime};
 /// Most RX chains one packet may use (mergeable buffers); no more than one
 /// batch of used elements.
 pub(super) const MAX_RX_HEADS: usize = MAX_BATCH;
+
+/// Most writable segments one RX packet may have in all its chains: every
+/// byte past the header goes through one of `MAX_IOVS` iovecs, and at most a
+/// header's worth of one-byte segments come before them.
+pub(super) const PACKET_SEGS: usize = 2 * MAX_IOVS;
 
 /// What the negotiated features say about a round.
 #[derive(Clone, Copy)]
@@ -42,6 +47,8 @@ pub(super) struct Settings {
     pub(super) sock_hdr_len: usize,
     /// Byte order of the header's fields.
     pub(super) little_endian: bool,
+    /// Dirty logging of everything the device writes (`VHOST_F_LOG_ALL`).
+    pub(super) log_all: bool,
 }
 
 impl Settings {
@@ -53,6 +60,7 @@ impl Settings {
             hdr_len: features.device_hdr_len(),
             sock_hdr_len: features.socket_hdr_len(),
             little_endian: features.little_endian(),
+            log_all: features.has(VHOST_F_LOG_ALL),
         }
     }
 }
@@ -67,6 +75,10 @@ pub(crate) struct Scratch {
     /// `head_segs[..head_segs_len]`.
     pub(super) head_segs: KVec<Segment>,
     pub(super) head_segs_len: usize,
+    /// RX with dirty logging: every writable segment of the packet's chains,
+    /// in order, `packet_segs[..packet_segs_len]`.
+    pub(super) packet_segs: KVec<Segment>,
+    pub(super) packet_segs_len: usize,
     /// The packet's buffers as user addresses.
     pub(super) iovs: UserIovs,
     /// The used elements of the packet being handled, `(head, len)` (RX:
@@ -86,6 +98,8 @@ impl Scratch {
             segs: KVec::from_elem(Segment::default(), MAX_IOVS, GFP_KERNEL)?,
             head_segs: KVec::from_elem(Segment::default(), MAX_IOVS, GFP_KERNEL)?,
             head_segs_len: 0,
+            packet_segs: KVec::from_elem(Segment::default(), PACKET_SEGS, GFP_KERNEL)?,
+            packet_segs_len: 0,
             iovs: UserIovs::new()?,
             packet_used: KVec::from_elem((0, 0), MAX_RX_HEADS, GFP_KERNEL)?,
             used: KVec::from_elem((0, 0), MAX_BATCH, GFP_KERNEL)?,
@@ -130,6 +144,8 @@ pub(super) struct Round<'a> {
     pub(super) settings: Settings,
     pub(super) mem: &'a MemTable,
     pub(super) vq: &'a mut VirtQueue,
+    /// Where writes are logged, with `VHOST_F_LOG_ALL`.
+    pub(super) log: Option<DirtyLog<'a>>,
     diag: &'a mut Diagnostics,
     queue: usize,
 }
@@ -231,10 +247,12 @@ impl Control {
         let settings = Settings::of(self.features);
         let mem = self.mem.as_deref()?;
         let vq = self.vqs.get_mut(queue).filter(|vq| vq.attached())?;
+        let log = vq.dirty_log(self.features, self.log_ctx.as_ref());
         Some(Round {
             settings,
             mem,
             vq,
+            log,
             diag: &mut self.diag,
             queue,
         })
@@ -264,7 +282,7 @@ impl Round<'_> {
             notify_on_empty,
             ..
         } = self.settings;
-        let rings = Rings::new(&vq.config, event_idx);
+        let rings = Rings::new(&vq.config, event_idx).logged(self.log);
         let flushed = progress.flush(&rings, scratch);
         let mut result = end.and_then(|end| flushed.map(|()| end));
         if progress.last_used != vq.last_used_idx {

@@ -12,17 +12,18 @@
 //! more buffers stays on the socket until the guest kicks.
 
 use super::datapath::{
-    gather, write_to_segments, Progress, RoundEnd, Scratch, Settings, MAX_RX_HEADS,
+    gather, write_to_segments, Progress, RoundEnd, Scratch, Settings, MAX_RX_HEADS, PACKET_SEGS,
 };
 use super::{Control, QueueStats, RX};
 use crate::logic::{
+    dirty_log::written_ranges,
     features::NET_HDR_MRG_LEN,
     memtable::MemTable,
     ring_fault::RingFault,
     round::{RoundBudget, PACKET_DESC_LIMIT},
     split_ring::walk_chain,
 };
-use crate::ring::{Rings, UserDescs};
+use crate::ring::{DirtyLog, Rings, UserDescs};
 use crate::socket::BackendSocket;
 use crate::worker::Waker;
 use kernel::prelude::*;
@@ -47,6 +48,8 @@ struct RxRound<'a> {
     rings: Rings<'a>,
     sock: &'a BackendSocket,
     stats: &'a mut QueueStats,
+    /// Where the packets' buffers are logged, with `VHOST_F_LOG_ALL`.
+    log: Option<DirtyLog<'a>>,
 }
 
 impl Control {
@@ -63,9 +66,10 @@ impl Control {
         let mut rx = RxRound {
             settings: round.settings,
             mem: round.mem,
-            rings: Rings::new(&vq.config, round.settings.event_idx),
+            rings: Rings::new(&vq.config, round.settings.event_idx).logged(round.log),
             sock,
             stats: &mut vq.stats,
+            log: round.log,
         };
         let end = rx.run(scratch, &mut progress);
         round.finish(waker, scratch, progress, end);
@@ -138,8 +142,18 @@ impl RxRound<'_> {
                 continue;
             }
             self.write_header(scratch, count)?;
+            let written = (got as u64).saturating_add(hdr_len as u64);
+            if let Some(log) = &self.log {
+                // After the data, so that a page the migration copied before
+                // the write is copied again.
+                let segs = &scratch.packet_segs[..scratch.packet_segs_len];
+                for (gpa, len) in written_ranges(segs.iter().map(|s| (s.addr, s.len)), written) {
+                    log.mark(gpa, len);
+                }
+                log.signal();
+            }
             // Spread the bytes written over the chains used: room becomes length.
-            let mut left = (got as u64).saturating_add(hdr_len as u64);
+            let mut left = written;
             for (_, room) in scratch.packet_used[..count].iter_mut() {
                 let len = left.min(u64::from(*room));
                 left -= len;
@@ -168,6 +182,7 @@ impl RxRound<'_> {
     ) -> Result<Placement, RingFault> {
         let pending = self.rings.pending(last_avail)?;
         scratch.iovs.clear();
+        scratch.packet_segs_len = 0;
         let mut got: u64 = 0;
         let mut count = 0;
         while got < need {
@@ -193,6 +208,15 @@ impl RxRound<'_> {
             }
             let segs = &scratch.segs[..chain.writable];
             let room: u64 = segs.iter().map(|s| u64::from(s.len)).sum();
+            if self.settings.log_all {
+                let at = scratch.packet_segs_len;
+                let end = at + segs.len();
+                if end > PACKET_SEGS {
+                    return Err(RingFault::TooManySegments);
+                }
+                scratch.packet_segs[at..end].copy_from_slice(segs);
+                scratch.packet_segs_len = end;
+            }
             let skip = if count == 0 {
                 scratch.head_segs[..segs.len()].copy_from_slice(segs);
                 scratch.head_segs_len = segs.len();

@@ -67,7 +67,7 @@ impl Control {
         let mut tx = TxRound {
             settings: round.settings,
             mem: round.mem,
-            rings: Rings::new(&vq.config, round.settings.event_idx),
+            rings: Rings::new(&vq.config, round.settings.event_idx).logged(round.log),
             sock,
             batch,
             poll: vq.backend_poll.as_mut(),

@@ -9,7 +9,7 @@ use super::errno::Errno;
 pub const VIRTIO_NET_F_MRG_RXBUF: u32 = 15;
 /// `VIRTIO_F_NOTIFY_ON_EMPTY`: interrupt when the avail ring runs empty.
 pub const VIRTIO_F_NOTIFY_ON_EMPTY: u32 = 24;
-/// `VHOST_F_LOG_ALL`: dirty-page logging (not offered yet).
+/// `VHOST_F_LOG_ALL`: dirty-page logging for live migration.
 pub const VHOST_F_LOG_ALL: u32 = 26;
 /// `VIRTIO_F_ANY_LAYOUT`: headers need not sit in their own descriptor.
 pub const VIRTIO_F_ANY_LAYOUT: u32 = 27;
@@ -22,6 +22,10 @@ pub const VIRTIO_RING_F_INDIRECT_DESC: u32 = 28;
 pub const VIRTIO_RING_F_EVENT_IDX: u32 = 29;
 /// `VIRTIO_F_VERSION_1`: virtio 1.0 (little-endian rings, 12-byte net header).
 pub const VIRTIO_F_VERSION_1: u32 = 32;
+/// `VIRTIO_F_RING_RESET`: the driver may reset one queue while the others
+/// run (for a vhost device: the VMM detaches, re-programs and re-attaches
+/// one queue, which needs nothing more of the device).
+pub const VIRTIO_F_RING_RESET: u32 = 40;
 /// `VHOST_BACKEND_F_IOTLB_MSG_V2`: IOTLB message format v2.
 pub const VHOST_BACKEND_F_IOTLB_MSG_V2: u32 = 1;
 
@@ -31,11 +35,13 @@ const fn bit(n: u32) -> u64 {
 
 /// The device features rvhost offers in `VHOST_GET_FEATURES`.
 pub const OFFERED: u64 = bit(VIRTIO_F_NOTIFY_ON_EMPTY)
+    | bit(VHOST_F_LOG_ALL)
     | bit(VIRTIO_RING_F_INDIRECT_DESC)
     | bit(VIRTIO_RING_F_EVENT_IDX)
     | bit(VIRTIO_F_ANY_LAYOUT)
     | bit(VIRTIO_F_VERSION_1)
-    | bit(VIRTIO_NET_F_MRG_RXBUF);
+    | bit(VIRTIO_NET_F_MRG_RXBUF)
+    | bit(VIRTIO_F_RING_RESET);
 
 /// The backend features offered in `VHOST_GET_BACKEND_FEATURES` (as upstream vhost-net).
 pub const BACKEND_OFFERED: u64 = bit(VHOST_BACKEND_F_IOTLB_MSG_V2);
@@ -125,10 +131,12 @@ mod tests {
         );
         assert_eq!(Features::negotiate(0).map(Features::bits), Ok(0));
         assert_eq!(Features::negotiate(1 << 63), Err(Errno::OpNotSupp));
+        // VIRTIO_F_ACCESS_PLATFORM (an IOTLB) is not offered.
         assert_eq!(
-            Features::negotiate(OFFERED | bit(VHOST_F_LOG_ALL)),
+            Features::negotiate(OFFERED | bit(33)),
             Err(Errno::OpNotSupp)
         );
+        assert!(Features::negotiate(bit(VHOST_F_LOG_ALL)).is_ok());
     }
 
     #[test]

@@ -93,6 +93,19 @@ impl MemTable {
         })
     }
 
+    /// Whether the dirty-log bitmap starting at `log_base` covers every
+    /// region accessibly (`access_ok(addr, size)` of its part of the bitmap):
+    /// needed with `VHOST_F_LOG_ALL` (upstream's `vq_memory_access_ok` with
+    /// `log_all`). A bitmap whose address arithmetic overflows fails.
+    pub fn log_ranges_ok(&self, log_base: u64, access_ok: impl Fn(u64, u64) -> bool) -> bool {
+        self.regions().iter().all(|r| {
+            matches!(
+                super::vring::log_bitmap_range(log_base, r.guest_phys_addr, r.memory_size),
+                Some((start, len)) if access_ok(start, len)
+            )
+        })
+    }
+
     /// The regions, in the order given.
     pub fn regions(&self) -> &[Region] {
         &self.regions[..self.len]
@@ -229,6 +242,24 @@ mod tests {
         assert!(!t.covers(0x1ff0, 0x20));
         assert!(!t.covers(u64::MAX, 2));
         assert!(t.covers(0x2000, 0));
+    }
+
+    #[test]
+    fn dirty_log_must_cover_every_region() {
+        let t = table(&[Region {
+            guest_phys_addr: 0x10_0000,
+            memory_size: 0x10_0000,
+            userspace_addr: 0x1000_0000,
+        }]);
+        // 256 pages from page 256: bytes 32..64 of the bitmap.
+        let seen = core::cell::Cell::new((0, 0));
+        assert!(t.log_ranges_ok(0x5000, |a, l| {
+            seen.set((a, l));
+            true
+        }));
+        assert_eq!(seen.get(), (0x5000 + 32, 32));
+        assert!(!t.log_ranges_ok(LIMIT - 16, user));
+        assert!(!t.log_ranges_ok(u64::MAX - 8, |_, _| true));
     }
 
     #[test]

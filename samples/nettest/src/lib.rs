@@ -31,6 +31,9 @@ pub enum Backend {
     Tap,
     /// A raw `AF_PACKET` socket bound to one end of a veth pair.
     Packet,
+    /// A macvtap (passthru) on one end of a veth pair, as libvirt's
+    /// `type='direct'` interfaces are.
+    Macvtap,
 }
 
 /// The backend fd for the device, and a packet socket on the far side of it:
@@ -68,18 +71,74 @@ pub fn backend_and_sniffer(kind: Backend, vnet_hdr: Option<i32>) -> Result<(Owne
                 vnet_hdr.is_none(),
                 "a virtio-net header on the socket is tested with taps only"
             );
-            let status = std::process::Command::new("ip")
-                .args([
-                    "link", "add", "rvv0", "type", "veth", "peer", "name", "rvv1",
-                ])
-                .status()
-                .context("running ip link add (iproute2)")?;
-            ensure!(status.success(), "ip link add ... type veth failed");
+            ip(&[
+                "link", "add", "rvv0", "type", "veth", "peer", "name", "rvv1",
+            ])?;
             let near = interface_up(b"rvv0\0")?;
             let far = interface_up(b"rvv1\0")?;
             Ok((packet_socket(near)?, sniffer(far)?))
         }
+        Backend::Macvtap => {
+            ip(&[
+                "link", "add", "rvv0", "type", "veth", "peer", "name", "rvv1",
+            ])?;
+            ip(&[
+                "link", "add", "link", "rvv0", "name", "rvm0", "type", "macvtap", "mode",
+                "passthru",
+            ])?;
+            interface_up(b"rvv0\0")?;
+            let far = interface_up(b"rvv1\0")?;
+            let index = interface_up(b"rvm0\0")?;
+            let tap = open_macvtap(index)?;
+            // macvtap carries a virtio-net header unless told otherwise.
+            let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+            if vnet_hdr.is_some() {
+                flags |= libc::IFF_VNET_HDR;
+            }
+            let mut ifr = [0u8; 40];
+            ifr[16..18].copy_from_slice(&(flags as u16).to_ne_bytes());
+            // SAFETY: TUNSETIFF reads a struct ifreq (macvtap looks only at the flags).
+            let ret = unsafe { ioctl_with_ref(&tap, TUNSETIFF(), &ifr) };
+            check(ret, "TUNSETIFF on the macvtap")?;
+            if let Some(len) = vnet_hdr {
+                // SAFETY: TUNSETVNETHDRSZ reads one int.
+                let ret = unsafe { ioctl_with_ref(&tap, TUNSETVNETHDRSZ(), &len) };
+                check(ret, "TUNSETVNETHDRSZ")?;
+            }
+            Ok((tap.into(), sniffer(far)?))
+        }
     }
+}
+
+/// Runs `ip ARGS` (iproute2).
+fn ip(args: &[&str]) -> Result<()> {
+    let status = std::process::Command::new("ip")
+        .args(args)
+        .status()
+        .context("running ip (iproute2)")?;
+    ensure!(status.success(), "ip {} failed", args.join(" "));
+    Ok(())
+}
+
+/// Opens the character device of the macvtap with interface index `index`
+/// (`/dev/tapN`, made from sysfs's `major:minor` where devtmpfs has not).
+fn open_macvtap(index: i32) -> Result<File> {
+    let node = format!("/dev/tap{index}");
+    if !std::path::Path::new(&node).exists() {
+        let dev = std::fs::read_to_string(format!("/sys/class/net/rvm0/macvtap/tap{index}/dev"))
+            .context("the macvtap's device number in sysfs")?;
+        let (major, minor) = dev.trim().split_once(':').context("major:minor")?;
+        let devt = libc::makedev(major.parse()?, minor.parse()?);
+        let path = std::ffi::CString::new(node.clone())?;
+        // SAFETY: mknod of a character device node at a NUL-terminated path.
+        let ret = unsafe { libc::mknod(path.as_ptr(), libc::S_IFCHR | 0o600, devt) };
+        check(ret, "mknod of the macvtap's node")?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&node)
+        .with_context(|| node.clone())
 }
 
 /// Sets the MTU of the tap behind `tap` (so that frames larger than 1500

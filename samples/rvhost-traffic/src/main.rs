@@ -7,12 +7,14 @@
 //! `/dev/vhost-net`: passing against both is the ABI-compatibility check.
 
 mod churn;
+mod dirty_log;
 mod errors;
 mod flood;
 mod guest;
 mod hog;
 mod hostile;
 mod rig;
+mod ring_reset;
 mod rx;
 mod soak;
 mod stats;
@@ -115,6 +117,14 @@ pub struct Args {
     /// Error paths: failing requests leave the device as it was.
     #[arg(long)]
     error_paths: bool,
+    /// Dirty logging (`VHOST_F_LOG_ALL`): traffic both ways must set exactly
+    /// the bits of the pages the device wrote.
+    #[arg(long)]
+    dirty_log: bool,
+    /// `VIRTIO_F_RING_RESET`: one queue reset onto a new ring while the
+    /// other keeps running.
+    #[arg(long)]
+    ring_reset: bool,
     /// Backend swaps and owner resets mid-traffic, this many rounds.
     #[arg(long, value_name = "ROUNDS")]
     churn: Option<u32>,
@@ -173,6 +183,12 @@ fn main() -> Result<()> {
     }
     if args.error_paths {
         return errors::run(&args.device);
+    }
+    if args.ring_reset {
+        return ring_reset::run(&args.device);
+    }
+    if args.dirty_log {
+        return dirty_log::run(&args.device);
     }
     if let Some(rounds) = args.churn {
         return churn::run(&args.device, rounds);

@@ -57,8 +57,10 @@ pub fn rx(device: &str, setup: Setup, buf_len: u32, sizes: &[usize]) -> Result<(
         "bad buffer size"
     );
     let rig = TxRig::with(device, RX, setup)?;
-    // Frames up to 64000 bytes can be sent into the tap.
-    nettest::set_tap_mtu(&rig.tap, 64000)?;
+    if setup.backend == crate::Backend::Tap {
+        // Frames up to 64000 bytes can be sent into the tap.
+        nettest::set_tap_mtu(&rig.tap, 64000)?;
+    }
     let mut ring = RxRing::new(&rig.mem, L0, &rig.kick, setup.event_idx, buf_len);
     ring.queue.no_interrupts();
     ring.post_all()?;
