@@ -12,6 +12,7 @@
 //! 3. anything left reads a ring index from the argument (`EFAULT`, `ENOBUFS`
 //!    for an index ≥ 2) before being served or refused as unknown (`ENOTTY`).
 
+use crate::access::user_access_ok;
 use crate::bindings;
 use crate::eventfd::{EventFdCtx, EventFdFile, UNBIND};
 use crate::logic::{
@@ -21,10 +22,10 @@ use crate::logic::{
     memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
     split_ring::CallSuppression,
-    vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig, VHOST_VRING_F_LOG},
+    vring::{VringAddr, VringConfig},
 };
 use crate::miscdev::MiscDevice;
-use crate::mm::{user_access_ok, MmGrab};
+use crate::mm::MmGrab;
 use crate::ring::{DirtyLog, Rings};
 use crate::socket::BackendSocket;
 use crate::tap_batch::{Flushed, TapBatch};
@@ -35,11 +36,16 @@ mod datapath;
 mod rx;
 mod tx;
 
+use crate::debugfs;
+use core::{
+    fmt,
+    sync::atomic::{AtomicU32, Ordering},
+};
 use datapath::{Diagnostics, Scratch};
 use kernel::{
-    new_mutex,
+    new_mutex, new_spinlock,
     prelude::*,
-    sync::{Arc, ArcBorrow, Mutex},
+    sync::{Arc, ArcBorrow, Mutex, SpinLock},
 };
 
 /// Number of virtqueues of a vhost-net device (RX = 0, TX = 1).
@@ -52,11 +58,6 @@ const TX: usize = 1;
 /// The worker's pending-work bit for queue `index`.
 const fn kick_bit(index: usize) -> u32 {
     1 << index
-}
-
-/// Converts an ABI errno of the pure logic into a kernel error.
-pub(crate) fn to_error(errno: Errno) -> Error {
-    Error::from_errno(-errno.as_positive())
 }
 
 /// One virtqueue: its configuration and what is bound to it.
@@ -124,24 +125,18 @@ impl VirtQueue {
         self.backend.is_some()
     }
 
-    /// Upstream's `vq_log_access_ok`: the memory table exists and its user
-    /// ranges are accessible; with `VHOST_F_LOG_ALL`, so is the dirty log's
-    /// bitmap for every region; with used-ring logging, the bitmap of the
-    /// used ring.
+    /// Upstream's `vq_log_access_ok`: the queue's memory is accessible
+    /// ([`memory_access_ok`]) and, with used-ring logging, so is the used
+    /// ring's part of the dirty log.
     fn log_access_ok(&self, mem: Option<&MemTable>, log_base: u64, features: Features) -> bool {
-        let Some(mem) = mem else { return false };
-        if !mem.user_ranges_ok(user_access_ok) {
-            return false;
-        }
-        if features.has(VHOST_F_LOG_ALL) && !mem.log_ranges_ok(log_base, user_access_ok) {
-            return false;
-        }
-        if self.config.addr.flags & (1 << VHOST_VRING_F_LOG) == 0 {
-            return true;
-        }
-        let used = RingSizes::new(self.config.num, features.has(VIRTIO_RING_F_EVENT_IDX)).used;
-        matches!(log_bitmap_range(log_base, self.config.addr.log_guest_addr, used),
-            Some((start, len)) if user_access_ok(start, len))
+        memory_access_ok(mem, log_base, features)
+            && VringConfig::used_log_ok(
+                &self.config.addr,
+                self.config.num,
+                features.has(VIRTIO_RING_F_EVENT_IDX),
+                log_base,
+                &user_access_ok,
+            )
     }
 
     /// Upstream's `vhost_vq_access_ok`, checked before a backend is attached.
@@ -165,13 +160,26 @@ impl VirtQueue {
     }
 }
 
+/// Upstream's `vq_memory_access_ok`: a memory table exists and its user
+/// ranges are accessible; with `VHOST_F_LOG_ALL`, so is the dirty log's
+/// bitmap of every region at `log_base`.
+fn memory_access_ok(mem: Option<&MemTable>, log_base: u64, features: Features) -> bool {
+    let Some(mem) = mem else { return false };
+    mem.user_ranges_ok(user_access_ok)
+        && (!features.has(VHOST_F_LOG_ALL) || mem.log_ranges_ok(log_base, user_access_ok))
+}
+
 /// Device state guarded by the device mutex.
 struct Control {
     /// Stopped (and waited for) first when the state is dropped, so no work
     /// runs on the rest while it is torn down.
     worker: Option<Worker<VhostNet>>,
     waker: Option<Arc<Waker>>,
+    /// The device's number (`dev<N>` in debugfs, `dev=` in tracepoints).
+    id: u32,
     owner: Ownership<MmGrab>,
+    /// The owner's process id, for operators.
+    owner_pid: Option<i32>,
     features: Features,
     backend_features: u64,
     mem: Option<KBox<MemTable>>,
@@ -181,11 +189,13 @@ struct Control {
 }
 
 impl Control {
-    fn new() -> Self {
+    fn new(id: u32) -> Self {
         Self {
             worker: None,
             waker: None,
+            id,
             owner: Ownership::new(),
+            owner_pid: None,
             features: Features::default(),
             backend_features: 0,
             mem: None,
@@ -198,7 +208,7 @@ impl Control {
     /// The owner check, for the calling task.
     fn check_owner(&self) -> Result {
         match MmGrab::current() {
-            Some(caller) => self.owner.check(&caller).map_err(to_error),
+            Some(caller) => self.owner.check(&caller).map_err(Error::from),
             None => Err(EPERM),
         }
     }
@@ -210,7 +220,7 @@ impl Control {
     fn vq(&mut self, index: u32) -> Result<&mut VirtQueue> {
         self.vqs
             .get_mut(index as usize)
-            .ok_or(to_error(Errno::NoBufs))
+            .ok_or(Error::from(Errno::NoBufs))
     }
 
     /// Whether every queue in use could log all memory with `features`.
@@ -253,7 +263,7 @@ impl Control {
     fn set_mem_table(&mut self, arg: UserArg) -> Result {
         let header: bindings::vhost_memory = arg.read()?;
         let count = MemTable::check_header(header.nregions, header.padding, MAX_REGIONS)
-            .map_err(to_error)?;
+            .map_err(Error::from)?;
         let region_size = core::mem::size_of::<bindings::vhost_memory_region>();
         let mut reader = arg.reader_at(
             core::mem::size_of::<bindings::vhost_memory>(),
@@ -268,11 +278,13 @@ impl Control {
                     memory_size: r.memory_size,
                     userspace_addr: r.userspace_addr,
                 })
-                .map_err(to_error)?;
+                .map_err(Error::from)?;
         }
-        // Rings in use must stay accessible under the new table.
+        // Memory of rings in use must stay accessible under the new table
+        // (the regions, and their dirty log with `VHOST_F_LOG_ALL`; not the
+        // used ring's log, as upstream's `memory_access_ok`).
         for vq in &self.vqs {
-            if vq.attached() && !vq.log_access_ok(Some(&table), vq.log_base, self.features) {
+            if vq.attached() && !memory_access_ok(Some(&table), vq.log_base, self.features) {
                 return Err(EFAULT);
             }
         }
@@ -314,7 +326,7 @@ impl Control {
                     return Err(EBUSY);
                 }
                 let s: bindings::vhost_vring_state = arg.read()?;
-                vq.config.set_num(s.num, false).map_err(to_error)
+                vq.config.set_num(s.num, false).map_err(Error::from)
             }
             Some(VhostIoctl::SetVringAddr) => {
                 let a: bindings::vhost_vring_addr = arg.read()?;
@@ -327,15 +339,15 @@ impl Control {
                 };
                 let attached = vq.attached();
                 vq.config
-                    .set_addr(addr, attached, event_idx, user_access_ok)
-                    .map_err(to_error)
+                    .set_addr(addr, attached, event_idx, vq.log_base, user_access_ok)
+                    .map_err(Error::from)
             }
             Some(VhostIoctl::SetVringBase) => {
                 if vq.attached() {
                     return Err(EBUSY);
                 }
                 let s: bindings::vhost_vring_state = arg.read()?;
-                vq.config.set_base(s.num, false).map_err(to_error)
+                vq.config.set_base(s.num, false).map_err(Error::from)
             }
             Some(VhostIoctl::GetVringBase) => arg.write(&bindings::vhost_vring_state {
                 index,
@@ -392,7 +404,7 @@ impl Control {
         let vq = self
             .vqs
             .get_mut(index as usize)
-            .ok_or(to_error(Errno::NoBufs))?;
+            .ok_or(Error::from(Errno::NoBufs))?;
         if !vq.access_ok(mem, features) {
             return Err(EFAULT);
         }
@@ -458,16 +470,29 @@ fn bind<T>(fd: i32, get: impl FnOnce(i32) -> Result<T>) -> Result<Option<T>> {
 pub(crate) struct VhostNet {
     #[pin]
     control: Mutex<Control>,
+    /// `rvhost_net/dev<N>/` in debugfs, removed before the device goes.
+    #[pin]
+    debugfs: SpinLock<Option<debugfs::Dir<VhostNet>>>,
 }
+
+/// The number of the next device opened.
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
 
 impl MiscDevice for VhostNet {
     fn open() -> Result<Arc<Self>> {
-        Arc::pin_init(
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let dev = Arc::pin_init(
             pin_init!(Self {
-                control <- new_mutex!(Control::new(), "rvhost_net::control"),
+                control <- new_mutex!(Control::new(id), "rvhost_net::control"),
+                debugfs <- new_spinlock!(None, "rvhost_net::debugfs"),
             }),
             GFP_KERNEL,
-        )
+        )?;
+        let mut name = [0u8; 16];
+        let dir = debugfs::name(&mut name, format_args!("dev{id}"))
+            .and_then(|name| debugfs::Dir::create(name, dev.clone()));
+        *dev.debugfs.lock() = dir;
+        Ok(dev)
     }
 
     fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
@@ -475,9 +500,13 @@ impl MiscDevice for VhostNet {
     }
 
     fn release(this: Arc<Self>) {
+        // Its readers finish before the directory goes (outside the lock).
+        let dir = this.debugfs.lock().take();
+        drop(dir);
         // The worker holds a reference to the device: stop it (outside the
         // lock, which it may be waiting for) so the device can go.
-        let old = core::mem::replace(&mut *this.control.lock(), Control::new());
+        let id = this.control.lock().id;
+        let old = core::mem::replace(&mut *this.control.lock(), Control::new(id));
         drop(old);
     }
 }
@@ -520,7 +549,7 @@ impl VhostNet {
         match req {
             VhostIoctl::GetFeatures => arg.write(&features::OFFERED),
             VhostIoctl::SetFeatures => {
-                let acked = Features::negotiate(arg.read()?).map_err(to_error)?;
+                let acked = Features::negotiate(arg.read()?).map_err(Error::from)?;
                 let mut control = this.control.lock();
                 // Dirty logging needs a log bitmap covering all memory of the
                 // queues in use (upstream's `vhost_log_access_ok`).
@@ -532,7 +561,7 @@ impl VhostNet {
             }
             VhostIoctl::GetBackendFeatures => arg.write(&features::BACKEND_OFFERED),
             VhostIoctl::SetBackendFeatures => {
-                let acked = features::negotiate_backend(arg.read()?).map_err(to_error)?;
+                let acked = features::negotiate_backend(arg.read()?).map_err(Error::from)?;
                 this.control.lock().backend_features = acked;
                 Ok(())
             }
@@ -540,14 +569,15 @@ impl VhostNet {
                 let caller = MmGrab::current().ok_or(EPERM)?;
                 let mut control = this.control.lock();
                 if control.owner.is_owned() {
-                    return Err(to_error(Errno::Busy));
+                    return Err(Error::from(Errno::Busy));
                 }
                 // The worker is created with the owner, as upstream does;
                 // all of it before the owner is recorded, so that a failure
                 // leaves the device unowned.
                 let waker = Arc::new(Waker::new(), GFP_KERNEL)?;
                 let worker = Worker::spawn(this.into(), waker.clone(), Scratch::new()?)?;
-                control.owner.set(caller).map_err(to_error)?;
+                control.owner.set(caller).map_err(Error::from)?;
+                control.owner_pid = Some(kernel::current!().group_leader().pid());
                 control.worker = Some(worker);
                 control.waker = Some(waker);
                 Ok(())
@@ -555,11 +585,16 @@ impl VhostNet {
             VhostIoctl::ResetOwner => {
                 let caller = MmGrab::current().ok_or(EPERM)?;
                 let mut control = this.control.lock();
-                control.owner.check(&caller).map_err(to_error)?;
-                // Everything goes back to the state of a fresh open; what the
-                // old state held (files, eventfds, table, owner) is released
-                // once the lock is dropped.
-                let old = core::mem::replace(&mut *control, Control::new());
+                control.owner.check(&caller).map_err(Error::from)?;
+                // Everything goes back to the state of a fresh open but for
+                // the memory table, which is empty (upstream's reset installs
+                // an empty table; before the first SET_MEM_TABLE there is
+                // none); what the old state held (files, eventfds, table,
+                // owner) is released once the lock is dropped.
+                let empty = KBox::new(MemTable::new(), GFP_KERNEL)?;
+                let id = control.id;
+                let old = core::mem::replace(&mut *control, Control::new(id));
+                control.mem = Some(empty);
                 drop(control);
                 drop(old);
                 Ok(())
@@ -570,5 +605,41 @@ impl VhostNet {
             }
             _ => Err(ENOTTY),
         }
+    }
+}
+
+impl debugfs::Show for VhostNet {
+    /// `rvhost_net/dev<N>/state`: one `name: value` per line, names stable
+    /// (Documentation/operations.md); queues as `rx.<name>` and `tx.<name>`.
+    fn show(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        let control = self.control.lock();
+        writeln!(out, "owner_pid: {}", control.owner_pid.unwrap_or(0))?;
+        writeln!(out, "features: {:#x}", control.features.bits())?;
+        writeln!(out, "backend_features: {:#x}", control.backend_features)?;
+        let regions = control.mem.as_ref().map_or(0, |m| m.regions().len());
+        writeln!(out, "memory_regions: {regions}")?;
+        for (index, vq) in control.vqs.iter().enumerate() {
+            let q = if index == RX { "rx" } else { "tx" };
+            let kicks = control.waker.as_ref().map_or(0, |w| w.kicks(index));
+            let backend = match &vq.backend {
+                None => "none",
+                Some(sock) if sock.is_tap() => "tap",
+                Some(_) => "packet",
+            };
+            let s = &vq.stats;
+            writeln!(out, "{q}.backend: {backend}")?;
+            writeln!(out, "{q}.ring_size: {}", vq.config.num)?;
+            writeln!(out, "{q}.last_avail_idx: {}", vq.config.last_avail_idx)?;
+            writeln!(out, "{q}.last_used_idx: {}", vq.last_used_idx)?;
+            writeln!(out, "{q}.kicks: {kicks}")?;
+            writeln!(out, "{q}.interrupts: {}", s.calls)?;
+            writeln!(out, "{q}.interrupts_suppressed: {}", s.calls_suppressed)?;
+            writeln!(out, "{q}.packets: {}", s.packets)?;
+            writeln!(out, "{q}.bytes: {}", s.bytes)?;
+            writeln!(out, "{q}.rounds: {}", s.rounds)?;
+            writeln!(out, "{q}.drops: {}", s.drops)?;
+            writeln!(out, "{q}.errors: {}", s.errors)?;
+        }
+        Ok(())
     }
 }

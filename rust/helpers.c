@@ -3,7 +3,6 @@
  * Forwarders to static inline kernel functions for the Rust side of
  * rvhost_net (see rvhost_helpers.h).
  */
-#include <kunit/test.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
@@ -246,11 +245,6 @@ int rvhost_sock_discard(struct socket *sock)
 	vec.iov_len = 1;
 	iov_iter_kvec(&msg.msg_iter, ITER_DEST, &vec, 1, 1);
 	return sock_recvmsg(sock, &msg, MSG_DONTWAIT | MSG_TRUNC);
-}
-
-void rvhost_kunit_set_failure(struct kunit *test)
-{
-	kunit_set_failure(test);
 }
 
 int rvhost_get_user_u16(u16 *value, const void __user *addr)

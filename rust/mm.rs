@@ -42,10 +42,3 @@ impl Drop for MmGrab {
         unsafe { bindings::rvhost_mmdrop(self.0.as_ptr()) };
     }
 }
-
-/// The kernel's `access_ok`: whether `[addr, addr + size)` lies in user space
-/// (a range check only; nothing is accessed).
-pub(crate) fn user_access_ok(addr: u64, size: u64) -> bool {
-    // SAFETY: `access_ok` only compares the range with the user-space limit.
-    unsafe { bindings::rvhost_access_ok(addr, size) }
-}

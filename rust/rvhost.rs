@@ -7,18 +7,20 @@
 //! it unchanged. See `Documentation/` in the repository.
 //!
 //! Layout: `logic` is the pure, `no_std`, allocation-free logic shared with the
-//! host test crate; `bindings`, `miscdev` and `mm` are the thin unsafe wrappers;
-//! `device` is the driver, in safe Rust.
+//! host test crate; `bindings`, `miscdev`, `mm` and the other modules without
+//! `deny(unsafe_code)` are the thin unsafe wrappers; `device` is the driver,
+//! in safe Rust. The KUnit suites are a module of their own
+//! (`rvhost_kunit.rs`), so this one runs no tests when loaded.
 
 use kernel::{c_str, prelude::*};
 
-#[macro_use]
-mod ktest;
-
 mod abi;
+mod access;
 mod bindings;
+mod debugfs;
 #[deny(unsafe_code)]
 mod device;
+mod errno;
 mod eventfd;
 #[path = "logic/lib.rs"]
 #[deny(unsafe_code)]
@@ -29,8 +31,7 @@ mod mm;
 mod ring;
 mod socket;
 mod tap_batch;
-#[deny(unsafe_code)]
-mod tests;
+mod trace;
 mod uaccess_once;
 #[deny(unsafe_code)]
 mod uarg;
@@ -46,15 +47,22 @@ module! {
 
 struct RvhostNet {
     _misc: Pin<KBox<miscdev::Registration<device::VhostNet>>>,
+    /// `rvhost_net/` in debugfs; declared last, so removed after the device
+    /// node is gone (open devices hold the module, so none is left by then).
+    _debugfs: debugfs::Root,
 }
 
 impl kernel::Module for RvhostNet {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let debugfs = debugfs::Root::create(c_str!("rvhost_net"));
         let misc = KBox::pin_init(
             miscdev::Registration::register(c_str!("rvhost-net"), module),
             GFP_KERNEL,
         )?;
         pr_info!("/dev/rvhost-net registered\n");
-        Ok(Self { _misc: misc })
+        Ok(Self {
+            _misc: misc,
+            _debugfs: debugfs,
+        })
     }
 }

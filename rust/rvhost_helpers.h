@@ -108,4 +108,28 @@ int rvhost_tap_batch_add(struct rvhost_tap_batch *b, struct socket *sock, struct
 			 unsigned long nr, size_t len, size_t sock_hlen, bool little_endian);
 int rvhost_tap_batch_flush(struct rvhost_tap_batch *b, struct socket *sock);
 
+/*
+ * Tracepoints rvhost:rvhost_round, rvhost:rvhost_notify, rvhost:rvhost_ring_error
+ * (rvhost_trace.h); queue 0 is RX, 1 TX; dev is the device's debugfs number.
+ */
+void rvhost_trace_round(u32 dev, u32 queue, u32 packets, u64 bytes, u32 descs, u16 used_idx,
+			bool requeued);
+void rvhost_trace_notify(u32 dev, u32 queue, u16 used_idx, bool signalled);
+void rvhost_trace_ring_error(u32 dev, u32 queue, const char *what);
+
+/*
+ * debugfs: a directory, and read-only files under it whose contents
+ * rvhost_debugfs_show() (Rust) writes with rvhost_seq_write() on every read,
+ * given the file's @data. NULL when debugfs is unavailable (the device works
+ * without it). rvhost_debugfs_remove() removes recursively and waits for
+ * readers, so @data may go once it returns.
+ */
+struct dentry;
+struct seq_file;
+struct dentry *rvhost_debugfs_dir(const char *name, struct dentry *parent);
+struct dentry *rvhost_debugfs_file(const char *name, struct dentry *parent, void *data);
+void rvhost_debugfs_remove(struct dentry *dentry);
+int rvhost_debugfs_show(struct seq_file *m, void *data);
+void rvhost_seq_write(struct seq_file *m, const char *bytes, size_t len);
+
 #endif

@@ -5,7 +5,7 @@
 //! They exercise the pure logic as compiled into the module (the same files
 //! `cargo test` checks on the host) and the kernel-side glue around it.
 
-use crate::device::to_error;
+use crate::access::user_access_ok;
 use crate::ktest::TestResult;
 use crate::logic::{
     errno::Errno,
@@ -22,7 +22,6 @@ use crate::logic::{
     },
     vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
 };
-use crate::mm::user_access_ok;
 use kernel::prelude::*;
 
 // --- ioctl decoding ----------------------------------------------------------
@@ -127,13 +126,13 @@ fn owner_reset_then_set_again() -> TestResult {
 }
 
 fn errnos_reach_userspace_unchanged() -> TestResult {
-    check_eq!(to_error(Errno::Perm).to_errno(), EPERM.to_errno());
-    check_eq!(to_error(Errno::Busy).to_errno(), EBUSY.to_errno());
-    check_eq!(to_error(Errno::Fault).to_errno(), EFAULT.to_errno());
-    check_eq!(to_error(Errno::NoTty).to_errno(), ENOTTY.to_errno());
-    check_eq!(to_error(Errno::OpNotSupp).to_errno(), -95);
-    check_eq!(to_error(Errno::NoBufs).to_errno(), -105);
-    check_eq!(to_error(Errno::NotSock).to_errno(), -88);
+    check_eq!(Error::from(Errno::Perm).to_errno(), EPERM.to_errno());
+    check_eq!(Error::from(Errno::Busy).to_errno(), EBUSY.to_errno());
+    check_eq!(Error::from(Errno::Fault).to_errno(), EFAULT.to_errno());
+    check_eq!(Error::from(Errno::NoTty).to_errno(), ENOTTY.to_errno());
+    check_eq!(Error::from(Errno::OpNotSupp).to_errno(), -95);
+    check_eq!(Error::from(Errno::NoBufs).to_errno(), -105);
+    check_eq!(Error::from(Errno::NotSock).to_errno(), -88);
     Ok(())
 }
 
@@ -258,7 +257,13 @@ fn vring_addr_rules() -> TestResult {
         log_guest_addr: 0,
     };
     check_eq!(
-        vq.set_addr(VringAddr { flags: 2, ..good }, false, false, user_access_ok),
+        vq.set_addr(
+            VringAddr { flags: 2, ..good },
+            false,
+            false,
+            0,
+            user_access_ok
+        ),
         Err(Errno::OpNotSupp)
     );
     check_eq!(
@@ -269,6 +274,7 @@ fn vring_addr_rules() -> TestResult {
             },
             false,
             false,
+            0,
             user_access_ok
         ),
         Err(Errno::Inval)
@@ -281,6 +287,7 @@ fn vring_addr_rules() -> TestResult {
             },
             false,
             false,
+            0,
             user_access_ok
         ),
         Err(Errno::Inval)
@@ -289,12 +296,12 @@ fn vring_addr_rules() -> TestResult {
         desc_user_addr: 0xffff_8880_0000_0000,
         ..good
     };
-    check_eq!(vq.set_addr(kernel, false, false, user_access_ok), Ok(()));
+    check_eq!(vq.set_addr(kernel, false, false, 0, user_access_ok), Ok(()));
     check_eq!(
-        vq.set_addr(kernel, true, false, user_access_ok),
+        vq.set_addr(kernel, true, false, 0, user_access_ok),
         Err(Errno::Inval)
     );
-    check_eq!(vq.set_addr(good, true, true, user_access_ok), Ok(()));
+    check_eq!(vq.set_addr(good, true, true, 0, user_access_ok), Ok(()));
     Ok(())
 }
 

@@ -18,10 +18,12 @@ use crate::logic::{
     memtable::MemTable,
     ratelimit::RateLimit,
     ring_fault::RingFault,
+    round::RoundBudget,
     split_ring::Segment,
 };
 use crate::ring::{DirtyLog, Rings, BATCH_BYTES, MAX_BATCH};
 use crate::socket::{UserIovs, MAX_IOVS};
+use crate::trace;
 use crate::uarg::UserArg;
 use crate::worker::Waker;
 use kernel::{prelude::*, time::Ktime};
@@ -147,6 +149,8 @@ pub(super) struct Round<'a> {
     /// Where writes are logged, with `VHOST_F_LOG_ALL`.
     pub(super) log: Option<DirtyLog<'a>>,
     diag: &'a mut Diagnostics,
+    /// The device's number, for tracepoints.
+    dev: u32,
     queue: usize,
 }
 
@@ -254,6 +258,7 @@ impl Control {
             vq,
             log,
             diag: &mut self.diag,
+            dev: self.id,
             queue,
         })
     }
@@ -275,6 +280,7 @@ impl Round<'_> {
         scratch: &mut Scratch,
         mut progress: Progress,
         end: Result<RoundEnd, RingFault>,
+        work: &RoundBudget,
     ) {
         let vq = self.vq;
         let Settings {
@@ -305,7 +311,19 @@ impl Round<'_> {
                 Ok(false) => vq.stats.calls_suppressed += 1,
                 Err(fault) => result = Err(fault),
             }
+            if let Ok(signalled) = signal {
+                trace::notify(self.dev, self.queue, progress.last_used, signalled);
+            }
             vq.last_used_idx = progress.last_used;
+            trace::round(
+                self.dev,
+                self.queue,
+                work.packets(),
+                work.bytes(),
+                work.descs(),
+                progress.last_used,
+                matches!(result, Ok(RoundEnd::Requeue)),
+            );
         }
         vq.config.last_avail_idx = progress.committed_avail;
         match result {
@@ -316,6 +334,7 @@ impl Round<'_> {
                 if let Some(err) = &vq.err {
                     err.signal();
                 }
+                trace::ring_error(self.dev, self.queue, fault.c_description());
                 self.diag.report(self.queue, fault);
             }
         }

@@ -71,8 +71,9 @@ impl Control {
             stats: &mut vq.stats,
             log: round.log,
         };
-        let end = rx.run(scratch, &mut progress);
-        round.finish(waker, scratch, progress, end);
+        let mut budget = RoundBudget::new();
+        let end = rx.run(scratch, &mut progress, &mut budget);
+        round.finish(waker, scratch, progress, end, &budget);
     }
 }
 
@@ -81,13 +82,13 @@ impl RxRound<'_> {
         &mut self,
         scratch: &mut Scratch,
         progress: &mut Progress,
+        budget: &mut RoundBudget,
     ) -> Result<RoundEnd, RingFault> {
         let Settings {
             hdr_len,
             sock_hdr_len,
             ..
         } = self.settings;
-        let mut budget = RoundBudget::new();
         self.rings.disable_notify()?;
         loop {
             if budget.exhausted() {
@@ -104,7 +105,7 @@ impl RxRound<'_> {
                 .saturating_add(hdr_len as u64);
             let mut reads = PACKET_DESC_LIMIT;
             let placement = self.place(scratch, progress.last_avail, need, &mut reads);
-            budget.descs(PACKET_DESC_LIMIT - reads);
+            budget.read(PACKET_DESC_LIMIT - reads);
             let count = match placement? {
                 Placement::Ready { count } => count,
                 Placement::NoBuffers { seen } => {

@@ -73,12 +73,13 @@ impl Control {
             poll: vq.backend_poll.as_mut(),
             stats: &mut vq.stats,
         };
-        let end = tx.run(scratch, &mut progress);
+        let mut budget = RoundBudget::new();
+        let end = tx.run(scratch, &mut progress, &mut budget);
         // Frames still batched go out before their used entries are published.
         if let Some(batch) = tx.batch {
             tx.stats.account(batch.flush(sock));
         }
-        round.finish(waker, scratch, progress, end);
+        round.finish(waker, scratch, progress, end, &budget);
     }
 }
 
@@ -87,8 +88,8 @@ impl TxRound<'_> {
         &mut self,
         scratch: &mut Scratch,
         progress: &mut Progress,
+        budget: &mut RoundBudget,
     ) -> Result<RoundEnd, RingFault> {
-        let mut budget = RoundBudget::new();
         self.rings.disable_notify()?;
         // Entries known to be available: the avail index is re-read only when
         // they are used up; `heads[next..read]` were read ahead in one copy.
@@ -125,7 +126,7 @@ impl TxRound<'_> {
                 &mut scratch.segs,
                 &mut reads,
             );
-            budget.descs(PACKET_DESC_LIMIT - reads);
+            budget.read(PACKET_DESC_LIMIT - reads);
             let chain = chain?;
             if chain.writable != 0 {
                 return Err(RingFault::WrongDirection);

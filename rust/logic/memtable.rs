@@ -22,12 +22,23 @@ pub struct Region {
 
 impl Region {
     /// Last guest-physical address, or `None` for an empty or wrapping region
-    /// (which upstream refuses with `EFAULT`).
+    /// (which upstream refuses with `EFAULT`). Upstream's arithmetic
+    /// (`last = start + size - 1`) makes the one empty region at 0 cover the
+    /// whole space instead (`last` = `u64::MAX`): accepted, as upstream
+    /// accepts it, and never accessible (its size does not fit 64 bits).
     fn last(&self) -> Option<u64> {
+        if self.is_whole_space() {
+            return Some(u64::MAX);
+        }
         if self.memory_size == 0 {
             return None;
         }
         self.guest_phys_addr.checked_add(self.memory_size - 1)
+    }
+
+    /// The region `{0, size 0}`, which upstream reads as all 2^64 bytes.
+    fn is_whole_space(&self) -> bool {
+        self.guest_phys_addr == 0 && self.memory_size == 0
     }
 }
 
@@ -88,7 +99,8 @@ impl MemTable {
     /// the table changes under an active ring). Ranges that wrap always fail.
     pub fn user_ranges_ok(&self, access_ok: impl Fn(u64, u64) -> bool) -> bool {
         self.regions().iter().all(|r| {
-            r.userspace_addr.checked_add(r.memory_size).is_some()
+            !r.is_whole_space()
+                && r.userspace_addr.checked_add(r.memory_size).is_some()
                 && access_ok(r.userspace_addr, r.memory_size)
         })
     }
@@ -122,8 +134,14 @@ impl MemTable {
                 continue;
             }
             let offset = gpa - r.guest_phys_addr;
-            let avail = r.memory_size - offset;
-            let chunk = if len < avail { len } else { avail };
+            // Bytes from `gpa` to the end of the region, less one (which
+            // fits 64 bits even for the whole space).
+            let rest = last - gpa;
+            let chunk = if len == 0 || len - 1 <= rest {
+                len
+            } else {
+                rest + 1
+            };
             // A user range that wraps is refused by `user_ranges_ok` before use.
             return Ok((r.userspace_addr.wrapping_add(offset), chunk));
         }
@@ -174,6 +192,24 @@ mod tests {
         assert_eq!(MemTable::check_header(64, 0, 64), Ok(64));
         assert_eq!(MemTable::check_header(65, 0, 64), Err(Errno::TooBig));
         assert_eq!(MemTable::check_header(1, 1, 64), Err(Errno::OpNotSupp));
+    }
+
+    #[test]
+    fn the_empty_region_at_zero_is_the_whole_space_as_upstream_reads_it() {
+        let mut t = MemTable::new();
+        let whole = Region {
+            guest_phys_addr: 0,
+            memory_size: 0,
+            userspace_addr: 0x1000,
+        };
+        assert_eq!(t.push(whole), Ok(()));
+        assert_eq!(
+            t.translate(u64::MAX, 10),
+            Ok((0x1000u64.wrapping_add(u64::MAX), 1))
+        );
+        assert_eq!(t.translate(5, 10), Ok((0x1005, 10)));
+        // Never accessible: a queue cannot be attached with it.
+        assert!(!t.user_ranges_ok(|_, _| true));
     }
 
     #[test]

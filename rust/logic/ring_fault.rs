@@ -47,27 +47,32 @@ pub enum RingFault {
 }
 
 impl RingFault {
-    /// A short description for the kernel log.
-    pub const fn description(self) -> &'static str {
+    /// A short description for the kernel log and the tracepoint.
+    pub const fn c_description(self) -> &'static core::ffi::CStr {
         match self {
-            Self::AvailUnreadable => "avail ring unreadable",
-            Self::AvailIndexJump => "avail index moved by more than the ring size",
-            Self::HeadOutOfRange => "avail head out of range",
-            Self::NextOutOfRange => "descriptor next out of range",
-            Self::ChainLoop => "descriptor chain loops",
-            Self::TooManyDescriptors => "too many descriptors for one packet",
-            Self::TooManySegments => "too many buffers in one chain",
-            Self::DescUnreadable => "descriptor table unreadable",
-            Self::IndirectBadLength => "indirect table length not a multiple of 16",
-            Self::IndirectTooBig => "indirect table too big",
-            Self::IndirectNested => "indirect descriptor inside an indirect table",
-            Self::IndirectChained => "indirect descriptor with NEXT",
-            Self::IndirectUnreadable => "indirect table outside guest memory",
-            Self::ReadableAfterWritable => "readable buffer after a writable one",
-            Self::WrongDirection => "buffer of the wrong direction",
-            Self::BufferOutsideMemory => "buffer outside guest memory",
-            Self::ShortHeader => "buffers shorter than the virtio-net header",
-            Self::UsedUnwritable => "used ring unwritable",
+            Self::AvailUnreadable => c"avail ring unreadable",
+            Self::AvailIndexJump => c"avail index moved by more than the ring size",
+            Self::HeadOutOfRange => c"avail head out of range",
+            Self::NextOutOfRange => c"descriptor next out of range",
+            Self::ChainLoop => c"descriptor chain loops",
+            Self::TooManyDescriptors => c"too many descriptors for one packet",
+            Self::TooManySegments => c"too many buffers in one chain",
+            Self::DescUnreadable => c"descriptor table unreadable",
+            Self::IndirectBadLength => c"indirect table length not a multiple of 16",
+            Self::IndirectTooBig => c"indirect table too big",
+            Self::IndirectNested => c"indirect descriptor inside an indirect table",
+            Self::IndirectChained => c"indirect descriptor with NEXT",
+            Self::IndirectUnreadable => c"indirect table outside guest memory",
+            Self::ReadableAfterWritable => c"readable buffer after a writable one",
+            Self::WrongDirection => c"buffer of the wrong direction",
+            Self::BufferOutsideMemory => c"buffer outside guest memory",
+            Self::ShortHeader => c"buffers shorter than the virtio-net header",
+            Self::UsedUnwritable => c"used ring unwritable",
         }
+    }
+
+    /// The same, as `str`.
+    pub fn description(self) -> &'static str {
+        self.c_description().to_str().unwrap_or("malformed ring")
     }
 }

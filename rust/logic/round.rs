@@ -49,13 +49,23 @@ impl RoundBudget {
     }
 
     /// `reads` descriptors read (for a packet, or for one that did not fit).
-    pub fn descs(&mut self, reads: u32) {
+    pub fn read(&mut self, reads: u32) {
         self.descs = self.descs.saturating_add(reads);
     }
 
     /// Packets taken so far.
     pub const fn packets(&self) -> u32 {
         self.packets
+    }
+
+    /// Payload bytes moved so far.
+    pub const fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Descriptors read so far.
+    pub const fn descs(&self) -> u32 {
+        self.descs
     }
 
     /// Whether the round must end and requeue itself.
@@ -87,9 +97,9 @@ mod tests {
         b.packet(1);
         assert!(b.exhausted());
         let mut b = RoundBudget::new();
-        b.descs(ROUND_DESCS - 1);
+        b.read(ROUND_DESCS - 1);
         assert!(!b.exhausted());
-        b.descs(1);
+        b.read(1);
         assert!(b.exhausted());
         assert_eq!(b.packets(), 0);
     }
@@ -101,7 +111,7 @@ mod tests {
         let mut b = RoundBudget::new();
         let mut reads = 0u32;
         while !b.exhausted() {
-            b.descs(PACKET_DESC_LIMIT);
+            b.read(PACKET_DESC_LIMIT);
             reads += PACKET_DESC_LIMIT;
         }
         assert!(reads < ROUND_DESCS + PACKET_DESC_LIMIT);

@@ -102,12 +102,15 @@ impl VringConfig {
 
     /// `SET_VRING_ADDR`: `EOPNOTSUPP` for unknown flags; `EINVAL` for a
     /// misaligned avail (2), used (4) or log (4) address, or, with a backend
-    /// attached, rings that `access_ok` refuses (`access_ok(addr, size)`).
+    /// attached, rings that `access_ok` refuses (`access_ok(addr, size)`) or,
+    /// with used-ring logging asked for, a log bitmap at `log_base` that does
+    /// not cover the used ring (upstream's `vq_log_used_access_ok`).
     pub fn set_addr(
         &mut self,
         addr: VringAddr,
         backend_attached: bool,
         event_idx: bool,
+        log_base: u64,
         access_ok: impl Fn(u64, u64) -> bool,
     ) -> Result<(), Errno> {
         if addr.flags & !(1 << VHOST_VRING_F_LOG) != 0 {
@@ -120,6 +123,10 @@ impl VringConfig {
             return Err(Errno::Inval);
         }
         if backend_attached && !Self::rings_ok(&addr, self.num, event_idx, &access_ok) {
+            return Err(Errno::Inval);
+        }
+        if backend_attached && !Self::used_log_ok(&addr, self.num, event_idx, log_base, &access_ok)
+        {
             return Err(Errno::Inval);
         }
         self.addr = addr;
@@ -139,6 +146,23 @@ impl VringConfig {
     /// Whether the three rings pass `access_ok` (upstream's `vq_access_ok`).
     pub fn access_ok(&self, event_idx: bool, access_ok: impl Fn(u64, u64) -> bool) -> bool {
         Self::rings_ok(&self.addr, self.num, event_idx, &access_ok)
+    }
+
+    /// Whether the used ring's part of the dirty log at `log_base` passes
+    /// `access_ok`, if the ring logs its writes at all.
+    pub fn used_log_ok(
+        addr: &VringAddr,
+        num: u32,
+        event_idx: bool,
+        log_base: u64,
+        ok: &impl Fn(u64, u64) -> bool,
+    ) -> bool {
+        if addr.flags & (1 << VHOST_VRING_F_LOG) == 0 {
+            return true;
+        }
+        let used = RingSizes::new(num, event_idx).used;
+        matches!(log_bitmap_range(log_base, addr.log_guest_addr, used),
+            Some((start, len)) if ok(start, len))
     }
 
     fn rings_ok(
@@ -202,7 +226,7 @@ mod tests {
             log_guest_addr: 0,
         };
         assert_eq!(
-            vq.set_addr(VringAddr { flags: 2, ..good }, false, false, user),
+            vq.set_addr(VringAddr { flags: 2, ..good }, false, false, 0, user),
             Err(Errno::OpNotSupp)
         );
         assert_eq!(
@@ -213,6 +237,7 @@ mod tests {
                 },
                 false,
                 false,
+                0,
                 user
             ),
             Err(Errno::Inval)
@@ -225,6 +250,7 @@ mod tests {
                 },
                 false,
                 false,
+                0,
                 user
             ),
             Err(Errno::Inval)
@@ -237,6 +263,7 @@ mod tests {
                 },
                 false,
                 false,
+                0,
                 user
             ),
             Err(Errno::Inval)
@@ -246,13 +273,35 @@ mod tests {
             desc_user_addr: 0xffff_8000_0000_0000,
             ..good
         };
-        assert_eq!(vq.set_addr(kernel, false, false, user), Ok(()));
-        assert_eq!(vq.set_addr(kernel, true, false, user), Err(Errno::Inval));
+        assert_eq!(vq.set_addr(kernel, false, false, 0, user), Ok(()));
+        assert_eq!(vq.set_addr(kernel, true, false, 0, user), Err(Errno::Inval));
         assert_eq!(
-            vq.set_addr(VringAddr { flags: 1, ..good }, true, false, user),
+            vq.set_addr(VringAddr { flags: 1, ..good }, true, false, 0x1000, user),
             Ok(())
         );
         assert!(vq.access_ok(true, user));
+        // Used-ring logging asked for while attached: the log must cover it.
+        assert_eq!(
+            vq.set_addr(
+                VringAddr { flags: 1, ..good },
+                true,
+                false,
+                0xffff_8880_0000_0000,
+                user
+            ),
+            Err(Errno::Inval)
+        );
+        // Not attached: checked when a backend is.
+        assert_eq!(
+            vq.set_addr(
+                VringAddr { flags: 1, ..good },
+                false,
+                false,
+                0xffff_8880_0000_0000,
+                user
+            ),
+            Ok(())
+        );
     }
 
     #[test]
