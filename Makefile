@@ -1,11 +1,17 @@
 # rvhost top-level Makefile. `make` builds rvhost_net.ko against the test
-# kernel; `make check` runs every test; `make run` the demo. See README.md.
+# kernel (or `make KDIR=/lib/modules/$(uname -r)/build`: any Rust-enabled
+# 6.12+ build tree, see scripts/check-kdir); `make check` runs every test;
+# `make run` the demo; `make install` installs. See README.md.
 
 SHELL := /bin/bash
 KDIR ?= $(shell scripts/build-kernel 2>/dev/null | tail -n1)
 MODULE := rvhost_net.ko
+# `make install`: modules under $(INSTALL_MOD_PATH)/lib/modules, the udev
+# rule and the modules-load.d example under $(DESTDIR) (both default to /).
+INSTALL_MOD_PATH ?=
+DESTDIR ?=
 
-.PHONY: all module setup kernel kdir check run soak fuzz clean clippy fmt fmt-check
+.PHONY: all module module-kunit setup kernel kdir check run soak fuzz clean clippy fmt fmt-check install check-install
 
 all: module
 
@@ -20,10 +26,23 @@ kdir:
 
 module:
 	@test -n "$(KDIR)" || { echo "no test kernel: run 'make kernel' first" >&2; exit 1; }
+	@scripts/check-kdir $(KDIR) > /dev/null
 	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 modules
 
+# The module and, beside it, its KUnit suites (rvhost_net_kunit.ko).
+module-kunit:
+	@test -n "$(KDIR)" || { echo "no test kernel: run 'make kernel' first" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 RVHOST_KUNIT=1 modules
+
+install: module
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 INSTALL_MOD_PATH=$(abspath $(or $(INSTALL_MOD_PATH),/)) modules_install
+	depmod -b $(abspath $(or $(INSTALL_MOD_PATH),/)) $$(cat $(KDIR)/include/config/kernel.release)
+	install -D -m 0644 packaging/udev/60-rvhost-net.rules $(DESTDIR)/etc/udev/rules.d/60-rvhost-net.rules
+	install -D -m 0644 packaging/modules-load.d/rvhost_net.conf \
+		$(DESTDIR)/usr/share/doc/rvhost/modules-load.d/rvhost_net.conf
+
 clippy:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 CLIPPY=1 modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 RVHOST_KUNIT=1 CLIPPY=1 modules
 
 fmt:
 	rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs rust/*/*.rs
@@ -40,6 +59,15 @@ run:
 # Long hardening runs (SECONDS of soak per device; default 600).
 soak:
 	scripts/soak $(SECONDS)
+
+# Build against another kernel tree (the nodebug flavour) and install into a
+# staging tree (Documentation/operations.md).
+check-install:
+	scripts/check-install
+
+# The differential fuzzer for FUZZ_SECONDS (default 600; make check runs 60).
+fuzz:
+	scripts/fuzz $(or $(FUZZ_SECONDS),600) $(ARGS)
 
 clean:
 	@test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 clean

@@ -104,6 +104,22 @@ impl NetDevice {
 }
 
 impl MmioBus for NetDevice {
+    /// rvhost's own counters of each queue (kicks, interrupts, drops...),
+    /// where the data path is rvhost: they go into the run's JSON.
+    fn summary(&mut self) -> Option<serde_json::Value> {
+        let dev = self.vhost.as_ref()?;
+        let queue = |index| {
+            nettest::vring_stats(dev, index).map(|s| {
+                serde_json::json!({
+                    "kicks": s.kicks, "interrupts": s.calls, "interrupts_suppressed": s.calls_suppressed,
+                    "packets": s.packets, "bytes": s.bytes, "rounds": s.rounds,
+                    "drops": s.drops, "errors": s.errors,
+                })
+            })
+        };
+        Some(serde_json::json!({ "rx": queue(0)?, "tx": queue(1)? }))
+    }
+
     fn fault(&self) -> Option<String> {
         self.err
             .read()
