@@ -7,6 +7,7 @@
 //! `/dev/vhost-net`: passing against both is the ABI-compatibility check.
 
 mod churn;
+mod cpu;
 mod dirty_log;
 mod errors;
 mod flood;
@@ -15,6 +16,7 @@ mod hog;
 mod hostile;
 mod rig;
 mod ring_reset;
+mod rr;
 mod rx;
 mod soak;
 mod stats;
@@ -86,6 +88,10 @@ pub struct Args {
     /// Print the result as one JSON object (for scripts/bench-net).
     #[arg(long)]
     json: bool,
+    /// Frames sent before the measured window starts (set-up and warm-up
+    /// are then outside the figures --json reports).
+    #[arg(long, default_value_t = 0)]
+    warmup: u32,
     /// Halfway through, with frames in flight, detach the backend or reset
     /// the owner, then stop: the device must survive it (teardown test).
     #[arg(long, value_enum)]
@@ -128,6 +134,17 @@ pub struct Args {
     /// Backend swaps and owner resets mid-traffic, this many rounds.
     #[arg(long, value_name = "ROUNDS")]
     churn: Option<u32>,
+    /// Request/response latency: this many round trips (a request out, the
+    /// tap's far side answers, the answer in), timed; see --rr-depth, --warmup.
+    #[arg(long, value_name = "TRANSACTIONS")]
+    rr: Option<u32>,
+    /// With --rr: requests in flight at once.
+    #[arg(long, default_value_t = 1)]
+    rr_depth: u32,
+    /// After a TX run, keep the device open this many seconds (so that
+    /// another process can read its counters), saying so on stdout.
+    #[arg(long, value_name = "SECONDS")]
+    hold: Option<u64>,
     /// Length of --flood.
     #[arg(long, default_value_t = 15)]
     seconds: u64,
@@ -184,6 +201,22 @@ fn main() -> Result<()> {
     if args.error_paths {
         return errors::run(&args.device);
     }
+    if let Some(transactions) = args.rr {
+        let l = rr::run(&args.device, transactions, args.rr_depth, args.warmup)?;
+        println!(
+            "{}: {} request/response round trips, {} in flight: {:.0}/s, p50 {:.1} µs, p99 {:.1} µs, worker {:.0} ns each",
+            args.device, l.transactions, args.rr_depth, l.per_second, l.p50_us, l.p99_us,
+            l.worker_ns_per_transaction
+        );
+        if args.json {
+            println!(
+                "RVHOST-RR {{\"device\":\"{}\",\"depth\":{},\"transactions\":{},\"per_second\":{:.1},\"p50_us\":{:.2},\"p99_us\":{:.2},\"worker_ns_per_transaction\":{:.1}}}",
+                args.device, args.rr_depth, l.transactions, l.per_second, l.p50_us, l.p99_us,
+                l.worker_ns_per_transaction
+            );
+        }
+        return Ok(());
+    }
     if args.ring_reset {
         return ring_reset::run(&args.device);
     }
@@ -221,8 +254,13 @@ fn transmit(args: &Args) -> Result<()> {
     let mut tx = TxDriver::new(&rig.mem, L0, &rig.kick, args.event_idx, args.indirect);
     let mut arrivals = Arrivals::new(&rig.sniffer);
     let expected = |n| frame(n, args.size);
+    let worker = cpu::worker_tid()?;
+    let mut window = None;
     let start = Instant::now();
     for i in 0..args.frames {
+        if i == args.warmup {
+            window = Some(Window::open(worker, tx.queue.kicks, &rig.call)?);
+        }
         if let (Some(how), true) = (args.disrupt, i == args.frames / 2) {
             match how {
                 Disrupt::Detach => set_file(&rig.dev, VHOST_NET_SET_BACKEND(), TX, -1)?,
@@ -263,6 +301,9 @@ fn transmit(args: &Args) -> Result<()> {
         arrivals.take(false, expected)?;
     }
     arrivals.wait_for(args.frames, expected)?;
+    let measured = window
+        .map(|w| w.close(args, tx.queue.kicks, &rig.call))
+        .transpose()?;
     let kicks = tx.queue.kicks;
     let device_stats = stats::read(&rig.dev, TX);
     // The device's own counts must agree with what was sent and kicked.
@@ -279,7 +320,11 @@ fn transmit(args: &Args) -> Result<()> {
         f64::from(kicks) / f64::from(args.frames)
     );
     println!("  {}", stats::describe(device_stats, args.frames));
-    report(args, "tx", secs, kicks, interrupts(&rig.call));
+    report(args, "tx", measured);
+    if let Some(seconds) = args.hold {
+        println!("RVHOST-HOLD: device open for {seconds} s more");
+        std::thread::sleep(Duration::from_secs(seconds));
+    }
     Ok(())
 }
 
@@ -288,22 +333,64 @@ pub fn interrupts(call: &EventFd) -> u64 {
     call.read().unwrap_or(0)
 }
 
-/// With `--json`, one line describing the run.
-pub fn report(args: &Args, direction: &str, secs: f64, kicks: u32, interrupts: u64) {
-    if !args.json {
-        return;
+/// The measured part of a run (after `--warmup` frames): counters and CPU
+/// time at its start.
+pub struct Window {
+    worker: i32,
+    kicks: u32,
+    cpu: cpu::Snapshot,
+}
+
+/// What the measured window of a run gave.
+pub struct Measured {
+    packets: u32,
+    cost: cpu::Cost,
+    kicks: u32,
+    interrupts: u64,
+}
+
+impl Window {
+    /// Opens the window: the call eventfd's count is read (and so reset).
+    pub fn open(worker: i32, kicks: u32, call: &EventFd) -> Result<Self> {
+        let _ = interrupts(call);
+        Ok(Self {
+            worker,
+            kicks,
+            cpu: cpu::Snapshot::take(worker)?,
+        })
     }
-    let frames = f64::from(args.frames);
+
+    /// Closes it after the last frame of the run.
+    pub fn close(self, args: &Args, kicks: u32, call: &EventFd) -> Result<Measured> {
+        let packets = args.frames - args.warmup;
+        Ok(Measured {
+            packets,
+            cost: cpu::Cost::between(self.cpu, cpu::Snapshot::take(self.worker)?, packets),
+            kicks: kicks - self.kicks,
+            interrupts: interrupts(call),
+        })
+    }
+}
+
+/// With `--json`, one line describing the run's measured window.
+pub fn report(args: &Args, direction: &str, measured: Option<Measured>) {
+    let (true, Some(m)) = (args.json, measured) else {
+        return;
+    };
+    let packets = f64::from(m.packets.max(1));
     println!(
-        "RVHOST-BENCH {{\"device\":\"{}\",\"direction\":\"{}\",\"size\":{},\"packets\":{},\"event_idx\":{},\"seconds\":{:.6},\"pps\":{:.1},\"kicks_per_packet\":{:.4},\"interrupts_per_packet\":{:.4}}}",
+        "RVHOST-BENCH {{\"device\":\"{}\",\"direction\":\"{}\",\"size\":{},\"packets\":{},\"warmup\":{},\"event_idx\":{},\"seconds\":{:.6},\"pps\":{:.1},\"kicks_per_packet\":{:.4},\"interrupts_per_packet\":{:.4},\"worker_ns_per_packet\":{:.1},\"driver_ns_per_packet\":{:.1}}}",
         args.device,
         direction,
         args.size,
-        args.frames,
+        m.packets,
+        args.warmup,
         args.event_idx,
-        secs,
-        frames / secs,
-        f64::from(kicks) / frames,
-        interrupts as f64 / frames
+        m.cost.seconds,
+        packets / m.cost.seconds,
+        f64::from(m.kicks) / packets,
+        m.interrupts as f64 / packets,
+        m.cost.worker_ns_per_packet,
+        m.cost.driver_ns_per_packet,
     );
 }

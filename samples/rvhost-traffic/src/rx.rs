@@ -121,8 +121,13 @@ pub fn run(args: &crate::Args) -> Result<()> {
     // Poll the used ring: never ask for an interrupt.
     ring.queue.no_interrupts();
     ring.post_all()?;
+    let worker = crate::cpu::worker_tid()?;
+    let mut window = None;
     let start = std::time::Instant::now();
     for i in 0..frames {
+        if i == args.warmup {
+            window = Some(crate::Window::open(worker, ring.queue.kicks, &rig.call)?);
+        }
         let f = frame(i, size);
         inject(&rig.sniffer, &f)?;
         let (bufs, got) = ring.next_packet(mergeable.is_some())?;
@@ -145,6 +150,9 @@ pub fn run(args: &crate::Args) -> Result<()> {
         ensure!(got[NET_HDR_LEN..] == f[..], "frame {i}: payload differs");
         ring.repost(&bufs)?;
     }
+    let measured = window
+        .map(|w| w.close(args, ring.queue.kicks, &rig.call))
+        .transpose()?;
     let device_stats = crate::stats::read(&rig.dev, RX);
     crate::stats::verify(device_stats, frames, None)?;
     let secs = start.elapsed().as_secs_f64();
@@ -155,13 +163,7 @@ pub fn run(args: &crate::Args) -> Result<()> {
         ring.queue.kicks
     );
     println!("  {}", crate::stats::describe(device_stats, frames));
-    crate::report(
-        args,
-        "rx",
-        secs,
-        ring.queue.kicks,
-        crate::interrupts(&rig.call),
-    );
+    crate::report(args, "rx", measured);
     Ok(())
 }
 

@@ -2,37 +2,13 @@
 
 use anyhow::{ensure, Result};
 use std::fs::File;
-use vmm_sys_util::ioctl::ioctl_with_mut_ref;
-use vmm_sys_util::ioctl_iowr_nr;
 
-/// `struct rvhost_vring_stats`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct VringStats {
-    pub index: u32,
-    pub padding: u32,
-    pub kicks: u64,
-    pub calls: u64,
-    pub calls_suppressed: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    pub rounds: u64,
-    pub drops: u64,
-    pub errors: u64,
-}
-
-ioctl_iowr_nr!(RVHOST_GET_VRING_STATS, b'r' as u32, 0x01, VringStats);
+pub use nettest::{VringStats, RVHOST_GET_VRING_STATS};
 
 /// The device's counters for `queue`; `None` where the device has no such
 /// ioctl (upstream vhost-net answers ENOTTY).
 pub fn read(dev: &File, queue: u32) -> Option<VringStats> {
-    let mut stats = VringStats {
-        index: queue,
-        ..Default::default()
-    };
-    // SAFETY: the request reads and writes one rvhost_vring_stats.
-    let ret = unsafe { ioctl_with_mut_ref(dev, RVHOST_GET_VRING_STATS(), &mut stats) };
-    (ret == 0).then_some(stats)
+    nettest::vring_stats(dev, queue)
 }
 
 /// One line for humans.

@@ -1,0 +1,134 @@
+//! Request/response latency through one device: the guest sends a request
+//! (TX), a program on the tap's far side answers it at once, the answer comes
+//! back (RX); the round trip is timed from publishing the request to seeing
+//! the answer in the used ring. With `depth` > 1, that many requests are in
+//! flight. The guest polls its rings (no interrupts), as a busy-polling
+//! guest driver would: what is measured is the device's two paths.
+
+use crate::guest::{GuestMemory, Layout};
+use crate::rig::{open_device, own_netns, setup_queue, QueueFds, Setup, RX, TX};
+use crate::rx::{inject, RxRing};
+use crate::tx::TxDriver;
+use crate::{cpu, Backend, NET_HDR_LEN};
+use anyhow::{ensure, Result};
+use nettest::{backend_and_sniffer, ETHERTYPE};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const REQUEST: u8 = b'Q';
+const ANSWER: u8 = b'A';
+
+/// A 64-byte frame: `kind` and `seq` after the Ethernet header.
+fn message(kind: u8, seq: u32) -> Vec<u8> {
+    let mut f = vec![0u8; 64];
+    f[..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 3]);
+    f[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
+    f[14] = kind;
+    f[15..19].copy_from_slice(&seq.to_le_bytes());
+    f
+}
+
+/// The result of a latency run.
+pub struct Latency {
+    pub transactions: u32,
+    pub per_second: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub worker_ns_per_transaction: f64,
+}
+
+/// `transactions` round trips, `depth` in flight, after `warmup` untimed ones.
+pub fn run(device: &str, transactions: u32, depth: u32, warmup: u32) -> Result<Latency> {
+    ensure!((1..=128).contains(&depth), "depth 1..=128");
+    let setup = Setup::new(true, 0, Backend::Tap);
+    own_netns()?;
+    let (tap, sniffer) = backend_and_sniffer(Backend::Tap, None)?;
+    let mem = GuestMemory::new()?;
+    let dev = open_device(device, setup.features(), &mem)?;
+    let (rx_fds, tx_fds) = (QueueFds::new()?, QueueFds::new()?);
+    let (rx_layout, tx_layout) = (Layout::nth(0), Layout::nth(1));
+    setup_queue(&dev, &mem, RX, rx_layout, &rx_fds, &tap)?;
+    setup_queue(&dev, &mem, TX, tx_layout, &tx_fds, &tap)?;
+    let worker = cpu::worker_tid()?;
+    let stop = AtomicBool::new(false);
+    let total = warmup + transactions;
+    let result = std::thread::scope(|s| -> Result<Latency> {
+        let (sniffer, stop) = (&sniffer, &stop);
+        // The far side: every request answered at once.
+        s.spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !stop.load(Ordering::Relaxed) {
+                // SAFETY: receives into our buffer (the socket has a 2 s timeout).
+                let n = unsafe {
+                    libc::recv(sniffer.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0)
+                };
+                if n >= 19 && buf[14] == REQUEST {
+                    let seq = u32::from_le_bytes([buf[15], buf[16], buf[17], buf[18]]);
+                    let _ = inject(sniffer, &message(ANSWER, seq));
+                }
+            }
+        });
+        let outcome = (|| {
+            let mut rx = RxRing::new(&mem, rx_layout, &rx_fds.kick, true, 2048);
+            rx.queue.no_interrupts();
+            rx.post_all()?;
+            let mut tx = TxDriver::new(&mem, tx_layout, &tx_fds.kick, true, false);
+            mem.write_u16(tx_layout.used_event(), 0xffff);
+            let mut sent_at = vec![Instant::now(); total as usize];
+            let mut rtts = Vec::with_capacity(transactions as usize);
+            let (mut sent, mut answered) = (0u32, 0u32);
+            let mut start = None;
+            let deadline = Instant::now() + Duration::from_secs(60 + u64::from(total) / 50);
+            while answered < total {
+                ensure!(Instant::now() < deadline, "no answer to request {answered}");
+                if answered == warmup && start.is_none() {
+                    start = Some(cpu::Snapshot::take(worker)?);
+                }
+                while sent < total && sent - answered < depth && tx.queue.in_flight() < 200 {
+                    sent_at[sent as usize] = Instant::now();
+                    tx.send(&[0u8; NET_HDR_LEN], &message(REQUEST, sent))?;
+                    sent += 1;
+                }
+                let Some((id, len)) = rx.queue.poll_used() else {
+                    std::hint::spin_loop();
+                    continue;
+                };
+                let bytes = rx.read_buf(id, len);
+                ensure!(
+                    bytes.len() >= NET_HDR_LEN + 19 && bytes[NET_HDR_LEN + 14] == ANSWER,
+                    "not an answer"
+                );
+                let b = &bytes[NET_HDR_LEN + 15..NET_HDR_LEN + 19];
+                let seq = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                ensure!(
+                    seq == answered,
+                    "answer {seq} out of order (expected {answered})"
+                );
+                if seq >= warmup {
+                    rtts.push(sent_at[seq as usize].elapsed().as_secs_f64() * 1e6);
+                }
+                answered += 1;
+                rx.repost(&[(id, len)])?;
+            }
+            let Some(start) = start else {
+                anyhow::bail!("no measured window");
+            };
+            let end = cpu::Snapshot::take(worker)?;
+            let cost = cpu::Cost::between(start, end, transactions);
+            rtts.sort_by(f64::total_cmp);
+            let pct = |p: f64| rtts[((rtts.len() - 1) as f64 * p) as usize];
+            Ok(Latency {
+                transactions,
+                per_second: f64::from(transactions) / cost.seconds,
+                p50_us: pct(0.5),
+                p99_us: pct(0.99),
+                worker_ns_per_transaction: cost.worker_ns_per_packet,
+            })
+        })();
+        stop.store(true, Ordering::Relaxed);
+        outcome
+    })?;
+    Ok(result)
+}
