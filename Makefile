@@ -11,7 +11,7 @@ MODULE := rvhost_net.ko
 INSTALL_MOD_PATH ?=
 DESTDIR ?=
 
-.PHONY: all module module-kunit setup kernel kdir check run soak fuzz clean clippy fmt fmt-check install check-install
+.PHONY: all module module-kunit setup kernel kdir check run soak fuzz clean clippy fmt fmt-check install check-install qemu-guest
 
 all: module
 
@@ -64,6 +64,11 @@ soak:
 # staging tree (Documentation/operations.md).
 check-install:
 	scripts/check-install
+
+# The real-client test: QEMU with a Linux guest over both devices, every
+# configuration (make check runs a subset; Documentation/usage.md).
+qemu-guest:
+	scripts/qemu-guest-tests $(ARGS)
 
 # The differential fuzzer for FUZZ_SECONDS (default 600; make check runs 60).
 fuzz:
