@@ -3,8 +3,8 @@
 //! Build-time proof that the pure ioctl table (`logic::ioctl`) agrees with the
 //! real `include/uapi/linux/vhost.h`, whose numbers bindgen extracted.
 
-use crate::bindings as b;
 use crate::logic::ioctl::{VhostIoctl as V, VHOST_VIRTIO};
+use crate::sys::bindings as b;
 use kernel::static_assert;
 
 static_assert!(VHOST_VIRTIO == b::VHOST_VIRTIO);

@@ -12,9 +12,6 @@
 //! 3. anything left reads a ring index from the argument (`EFAULT`, `ENOBUFS`
 //!    for an index ≥ 2) before being served or refused as unknown (`ENOTTY`).
 
-use crate::access::user_access_ok;
-use crate::bindings;
-use crate::eventfd::{EventFdCtx, EventFdFile, UNBIND};
 use crate::logic::{
     errno::Errno,
     features::{self, Features, VHOST_F_LOG_ALL, VIRTIO_RING_F_EVENT_IDX},
@@ -24,19 +21,22 @@ use crate::logic::{
     split_ring::CallSuppression,
     vring::{VringAddr, VringConfig},
 };
-use crate::miscdev::MiscDevice;
-use crate::mm::MmGrab;
 use crate::ring::{DirtyLog, Rings};
-use crate::socket::BackendSocket;
-use crate::tap_batch::{Flushed, TapBatch};
+use crate::sys::access::user_access_ok;
+use crate::sys::bindings;
+use crate::sys::eventfd::{EventFdCtx, EventFdFile, UNBIND};
+use crate::sys::miscdev::MiscDevice;
+use crate::sys::mm::MmGrab;
+use crate::sys::socket::BackendSocket;
+use crate::sys::tap_batch::{Flushed, TapBatch};
+use crate::sys::worker::{FilePoll, Interest, Waker, Worker, WorkerBody};
 use crate::uarg::UserArg;
-use crate::worker::{FilePoll, Interest, Waker, Worker, WorkerBody};
 
 mod datapath;
 mod rx;
 mod tx;
 
-use crate::debugfs;
+use crate::sys::debugfs;
 use core::{
     fmt,
     sync::atomic::{AtomicU32, Ordering},

@@ -12,7 +12,7 @@
 //! early with a [`Failure`], so destructors run (unlike KUnit's C assertions,
 //! which abort the test thread).
 
-use crate::bindings;
+use crate::sys::bindings;
 use core::fmt;
 
 /// Where and why a check failed.
@@ -94,7 +94,7 @@ macro_rules! kunit_suite {
     ($suite:ident, [$($case:ident),+ $(,)?]) => {
         #[allow(non_upper_case_globals, unsafe_code)]
         mod $suite {
-            use $crate::bindings;
+            use $crate::sys::bindings;
 
             $(
                 /// KUnit entry point of this case.

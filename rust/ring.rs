@@ -5,7 +5,6 @@
 //! decisions. Runs in the owner's address space (the worker is its thread).
 //! Every failure is a [`RingFault`]: the guest's rings are wrong.
 
-use crate::eventfd::EventFdCtx;
 use crate::logic::{
     dirty_log::dirty_bits,
     memtable::MemTable,
@@ -17,6 +16,7 @@ use crate::logic::{
     },
     vring::{VringConfig, VHOST_VRING_F_LOG},
 };
+use crate::sys::eventfd::EventFdCtx;
 use crate::uarg::UserArg;
 use core::sync::atomic::{fence, Ordering};
 
@@ -74,7 +74,7 @@ impl DirtyLog<'_> {
     /// as upstream ignores it: the VMM's own mistake, not the guest's.
     pub(crate) fn mark(&self, gpa: u64, len: u64) {
         for bit in dirty_bits(gpa, len) {
-            let _ = crate::uaccess_once::set_bit(self.base.wrapping_add(bit.byte), bit.bit);
+            let _ = crate::sys::uaccess_once::set_bit(self.base.wrapping_add(bit.byte), bit.bit);
         }
     }
 

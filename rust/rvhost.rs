@@ -6,36 +6,29 @@
 //! `include/uapi/linux/vhost.h`, so a VMM that drives `/dev/vhost-net` can drive
 //! it unchanged. See `Documentation/` in the repository.
 //!
-//! Layout: `logic` is the pure, `no_std`, allocation-free logic shared with the
-//! host test crate; `bindings`, `miscdev`, `mm` and the other modules without
-//! `deny(unsafe_code)` are the thin unsafe wrappers; `device` is the driver,
-//! in safe Rust. The KUnit suites are a module of their own
-//! (`rvhost_kunit.rs`), so this one runs no tests when loaded.
+//! Layout: the crate denies `unsafe` code; `sys` (`rust/sys/`) is the one
+//! place that may use it, thin wrappers over kernel interfaces (the misc
+//! device, the owner's mm, user access, eventfds, sockets, the tap batch,
+//! the worker, debugfs, tracepoints, extra bindings), each `unsafe` block
+//! with its safety comment. `logic` is the pure, `no_std`, allocation-free
+//! logic shared with the host test crate; `device` is the driver and `ring`
+//! the rings in user memory, in safe Rust. The KUnit suites are a module of
+//! their own (`rvhost_kunit.rs`), so this one runs no tests when loaded.
+
+#![deny(unsafe_code)]
 
 use kernel::{c_str, prelude::*};
+use sys::{debugfs, miscdev};
 
 mod abi;
-mod access;
-mod bindings;
-mod debugfs;
-#[deny(unsafe_code)]
 mod device;
 mod errno;
-mod eventfd;
 #[path = "logic/lib.rs"]
-#[deny(unsafe_code)]
 pub mod logic;
-mod miscdev;
-mod mm;
-#[deny(unsafe_code)]
 mod ring;
-mod socket;
-mod tap_batch;
-mod trace;
-mod uaccess_once;
-#[deny(unsafe_code)]
+#[allow(unsafe_code)]
+mod sys;
 mod uarg;
-mod worker;
 
 module! {
     type: RvhostNet,

@@ -11,12 +11,15 @@ use kernel::prelude::*;
 #[macro_use]
 mod ktest;
 
-mod access;
-mod bindings;
 mod errno;
 #[path = "logic/lib.rs"]
 #[deny(unsafe_code)]
 pub mod logic;
+/// The part of `rust/sys/` the suites use.
+mod sys {
+    pub(crate) mod access;
+    pub(crate) mod bindings;
+}
 #[deny(unsafe_code)]
 mod tests;
 

@@ -5,7 +5,6 @@
 //! They exercise the pure logic as compiled into the module (the same files
 //! `cargo test` checks on the host) and the kernel-side glue around it.
 
-use crate::access::user_access_ok;
 use crate::ktest::TestResult;
 use crate::logic::{
     errno::Errno,
@@ -22,6 +21,7 @@ use crate::logic::{
     },
     vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
 };
+use crate::sys::access::user_access_ok;
 use kernel::prelude::*;
 
 // --- ioctl decoding ----------------------------------------------------------

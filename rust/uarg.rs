@@ -38,12 +38,12 @@ impl UserArg {
 
     /// Reads a `u16` field the other side may be writing, in one access.
     pub(crate) fn read_u16_once(self) -> Result<u16> {
-        crate::uaccess_once::read_u16(self.0)
+        crate::sys::uaccess_once::read_u16(self.0)
     }
 
     /// Writes a `u16` field the other side may be reading, in one access.
     pub(crate) fn write_u16_once(self, value: u16) -> Result {
-        crate::uaccess_once::write_u16(self.0, value)
+        crate::sys::uaccess_once::write_u16(self.0, value)
     }
 
     /// Writes a `T` to the argument (`EFAULT` if it cannot be written).

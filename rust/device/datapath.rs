@@ -22,10 +22,10 @@ use crate::logic::{
     split_ring::Segment,
 };
 use crate::ring::{DirtyLog, Rings, BATCH_BYTES, MAX_BATCH};
-use crate::socket::{UserIovs, MAX_IOVS};
-use crate::trace;
+use crate::sys::socket::{UserIovs, MAX_IOVS};
+use crate::sys::trace;
+use crate::sys::worker::Waker;
 use crate::uarg::UserArg;
-use crate::worker::Waker;
 use kernel::{prelude::*, time::Ktime};
 
 /// Most RX chains one packet may use (mergeable buffers); no more than one

@@ -24,8 +24,8 @@ use crate::logic::{
     split_ring::walk_chain,
 };
 use crate::ring::{DirtyLog, Rings, UserDescs};
-use crate::socket::BackendSocket;
-use crate::worker::Waker;
+use crate::sys::socket::BackendSocket;
+use crate::sys::worker::Waker;
 use kernel::prelude::*;
 
 /// Offset of `num_buffers` in `struct virtio_net_hdr_mrg_rxbuf`.

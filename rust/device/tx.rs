@@ -18,9 +18,9 @@ use crate::logic::{
     split_ring::walk_chain,
 };
 use crate::ring::{Rings, UserDescs, MAX_BATCH};
-use crate::socket::BackendSocket;
-use crate::tap_batch::TapBatch;
-use crate::worker::{FilePoll, Waker};
+use crate::sys::socket::BackendSocket;
+use crate::sys::tap_batch::TapBatch;
+use crate::sys::worker::{FilePoll, Waker};
 use kernel::prelude::*;
 
 /// What became of one frame.

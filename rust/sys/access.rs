@@ -2,7 +2,7 @@
 
 //! The kernel's `access_ok`: whether a range lies in user space.
 
-use crate::bindings;
+use crate::sys::bindings;
 
 /// Whether `[addr, addr + size)` lies in user space (a range check only;
 /// nothing is accessed).

@@ -8,7 +8,7 @@
 //! whose `open` creates the driver's per-file state (an [`Arc`]), whose `ioctl`
 //! borrows it and whose `release` gives it back.
 
-use crate::bindings;
+use crate::sys::bindings;
 use core::{marker::PhantomData, mem::MaybeUninit, ptr::addr_of_mut};
 use kernel::{
     error::{from_result, to_result},

@@ -4,7 +4,7 @@
 //! macvtap's socket (`tun_get_socket`, `tap_get_socket`) or a raw
 //! `AF_PACKET` socket.
 
-use crate::bindings;
+use crate::sys::bindings;
 use core::ptr::NonNull;
 use kernel::{error::from_err_ptr, prelude::*};
 

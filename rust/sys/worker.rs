@@ -5,8 +5,8 @@
 //! work whenever it is woken and is stopped (and waited for) on teardown; and
 //! the poll hook that turns a kick eventfd's wake-up into pending work.
 
-use crate::bindings;
-use crate::eventfd::EventFdFile;
+use crate::sys::bindings;
+use crate::sys::eventfd::EventFdFile;
 use core::{
     ffi::c_void,
     ptr::NonNull,
@@ -224,7 +224,7 @@ impl PollableFile for EventFdFile {
     }
 }
 
-impl PollableFile for crate::socket::BackendSocket {
+impl PollableFile for crate::sys::socket::BackendSocket {
     fn file_ptr(&self) -> *mut bindings::file {
         self.file_ptr()
     }

@@ -2,7 +2,7 @@
 
 //! Counted references to an address space (`struct mm_struct`).
 
-use crate::bindings;
+use crate::sys::bindings;
 use core::ptr::NonNull;
 
 /// A reference that keeps an `mm_struct` allocated (an `mmgrab` reference): the

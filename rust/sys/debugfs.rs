@@ -6,7 +6,7 @@
 //!
 //! C header: [`include/linux/debugfs.h`](srctree/include/linux/debugfs.h)
 
-use crate::bindings;
+use crate::sys::bindings;
 use core::{
     ffi::{c_int, c_void},
     fmt,

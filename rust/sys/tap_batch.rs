@@ -6,8 +6,8 @@
 //! `sendmsg`, so tun builds each skb around its fragment instead of
 //! allocating, charging and copying per frame (`rust/helpers.c`).
 
-use crate::bindings;
-use crate::socket::{BackendSocket, UserIovs};
+use crate::sys::bindings;
+use crate::sys::socket::{BackendSocket, UserIovs};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 

@@ -4,7 +4,7 @@
 //! kick (polled by the device), call and error (signalled by the device)
 //! channels.
 
-use crate::bindings;
+use crate::sys::bindings;
 use core::ptr::NonNull;
 use kernel::{error::from_err_ptr, prelude::*};
 

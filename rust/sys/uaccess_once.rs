@@ -10,7 +10,7 @@
 //! one read-modify-write the device makes in user memory: setting a bit of
 //! the dirty log, which the VMM clears concurrently.
 
-use crate::bindings;
+use crate::sys::bindings;
 use core::ffi::c_void;
 use kernel::prelude::*;
 

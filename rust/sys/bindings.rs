@@ -19,7 +19,7 @@
 
 pub(crate) use kernel::bindings::*;
 
-include!("rvhost_bindings_generated.rs");
+include!("../rvhost_bindings_generated.rs");
 
 // SAFETY: the vhost uapi argument structs are plain integers without padding
 // holes that matter for reading: every bit pattern is a valid value.

@@ -4,7 +4,7 @@
 //! `rvhost:rvhost_ring_error`; defined in `rvhost_trace.h`), for `perf
 //! stat`/`perf trace` beside `kvm:*`. Each costs a static-key check when off.
 
-use crate::bindings;
+use crate::sys::bindings;
 use core::ffi::CStr;
 
 /// A worker round that used buffers ended.
