@@ -22,17 +22,20 @@ use core::sync::atomic::{fence, Ordering};
 
 /// Most used elements (and avail heads) moved in one copy.
 pub(crate) const MAX_BATCH: usize = 64;
-/// Bytes of scratch space a batch of used elements takes in guest layout.
-pub(crate) const BATCH_BYTES: usize = MAX_BATCH * USED_ELEM_SIZE as usize;
+/// Bytes of scratch space a batch of ring entries takes in guest layout (the
+/// largest entries: descriptors).
+pub(crate) const BATCH_BYTES: usize = MAX_BATCH * DESC_SIZE as usize;
 
 /// Offset of the flags in both the avail and the used ring.
 const FLAGS_OFFSET: u64 = 0;
 
-/// Reads descriptors: the ring's table by user address, indirect tables by
-/// guest-physical address through the memory table.
+/// Reads descriptors: the ring's table by user address (or from a stretch of
+/// it read ahead: `cache` holds entries `first..first + len`), indirect tables
+/// by guest-physical address through the memory table.
 pub(crate) struct UserDescs<'a> {
     pub(crate) table: u64,
     pub(crate) mem: &'a MemTable,
+    pub(crate) cache: Option<(u16, &'a [Desc])>,
 }
 
 fn read_desc(uaddr: u64) -> Option<Desc> {
@@ -44,6 +47,11 @@ fn read_desc(uaddr: u64) -> Option<Desc> {
 
 impl DescReader for UserDescs<'_> {
     fn ring_desc(&mut self, index: u16) -> Result<Desc, RingFault> {
+        if let Some((first, descs)) = self.cache {
+            if let Some(desc) = descs.get(usize::from(index.wrapping_sub(first))) {
+                return Ok(*desc);
+            }
+        }
         let offset = u64::from(index).wrapping_mul(DESC_SIZE);
         read_desc(self.table.wrapping_add(offset)).ok_or(RingFault::DescUnreadable)
     }
@@ -174,14 +182,6 @@ impl<'a> Rings<'a> {
         u64::from(pos & self.num().wrapping_sub(1))
     }
 
-    /// The head index the guest put at avail position `pos`.
-    pub(crate) fn head(&self, pos: u16) -> Result<u16, RingFault> {
-        let offset = AVAIL_RING_OFFSET + self.slot(pos) * AVAIL_ELEM_SIZE;
-        self.avail(offset)
-            .read()
-            .map_err(|_| RingFault::AvailUnreadable)
-    }
-
     /// Reads the heads at avail positions `first_pos..` into `out` (at most
     /// [`MAX_BATCH`]), with one copy per contiguous stretch of the ring (two
     /// when it wraps), through `bytes`. The caller reads no further than
@@ -210,6 +210,30 @@ impl<'a> Rings<'a> {
             }
             pos = pos.wrapping_add(n as u16);
             done += n;
+        }
+        Ok(())
+    }
+
+    /// Reads table entries `first..first + out.len()` (at most [`MAX_BATCH`],
+    /// not past the table's end) in one copy, through `bytes`. The caller
+    /// reads only descriptors of published chains (they stay as they are
+    /// until the device uses them).
+    pub(crate) fn descs(
+        &self,
+        first: u16,
+        out: &mut [Desc],
+        bytes: &mut [u8; BATCH_BYTES],
+    ) -> Result<(), RingFault> {
+        let len = out.len() * DESC_SIZE as usize;
+        let chunk = bytes.get_mut(..len).ok_or(RingFault::DescUnreadable)?;
+        UserArg::new(self.desc_table().wrapping_add(u64::from(first) * DESC_SIZE) as usize)
+            .reader_at(0, len)
+            .read_slice(chunk)
+            .map_err(|_| RingFault::DescUnreadable)?;
+        for (desc, raw) in out.iter_mut().zip(chunk.chunks_exact(DESC_SIZE as usize)) {
+            let mut one = [0u8; DESC_SIZE as usize];
+            one.copy_from_slice(raw);
+            *desc = Desc::from_le_bytes(one);
         }
         Ok(())
     }

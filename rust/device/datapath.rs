@@ -19,9 +19,9 @@ use crate::logic::{
     ratelimit::RateLimit,
     ring_fault::RingFault,
     round::RoundBudget,
-    split_ring::Segment,
+    split_ring::{consecutive_heads, Desc, Segment},
 };
-use crate::ring::{DirtyLog, Rings, BATCH_BYTES, MAX_BATCH};
+use crate::ring::{DirtyLog, Rings, UserDescs, BATCH_BYTES, MAX_BATCH};
 use crate::sys::socket::{UserIovs, MAX_IOVS};
 use crate::sys::trace;
 use crate::sys::worker::Waker;
@@ -88,8 +88,10 @@ pub(crate) struct Scratch {
     pub(super) packet_used: KVec<(u16, u32)>,
     /// Used elements not yet written to the ring (see [`Progress`]).
     pub(super) used: KVec<(u16, u32)>,
-    /// TX: avail heads read ahead.
+    /// Avail heads read ahead (see [`Lookahead`]).
     pub(super) heads: KVec<u16>,
+    /// Descriptors of consecutive heads read ahead (see [`Lookahead`]).
+    pub(super) descs: KVec<Desc>,
     /// One batch of ring entries in guest layout.
     pub(super) ring_bytes: KBox<[u8; BATCH_BYTES]>,
 }
@@ -106,6 +108,7 @@ impl Scratch {
             packet_used: KVec::from_elem((0, 0), MAX_RX_HEADS, GFP_KERNEL)?,
             used: KVec::from_elem((0, 0), MAX_BATCH, GFP_KERNEL)?,
             heads: KVec::from_elem(0, MAX_BATCH, GFP_KERNEL)?,
+            descs: KVec::from_elem(Desc::default(), MAX_BATCH, GFP_KERNEL)?,
             ring_bytes: KBox::new([0; BATCH_BYTES], GFP_KERNEL)?,
         })
     }
@@ -337,6 +340,75 @@ impl Round<'_> {
                 trace::ring_error(self.dev, self.queue, fault.c_description());
                 self.diag.report(self.queue, fault);
             }
+        }
+    }
+}
+
+/// The avail entries a round works through, read ahead: up to
+/// [`MAX_BATCH`] heads in one copy of the avail ring and, when the heads are
+/// consecutive table entries (a guest using its ring in order does that),
+/// their descriptors in one copy of the table: per packet, no user access
+/// for the avail entry and none for a one-descriptor chain.
+pub(super) struct Lookahead {
+    /// Avail position of `heads[0]`; `heads[..read]` are read.
+    base: u16,
+    read: usize,
+    /// `descs[..cached]` are table entries `first..`.
+    first: u16,
+    cached: usize,
+}
+
+impl Lookahead {
+    pub(super) const fn new() -> Self {
+        Self {
+            base: 0,
+            read: 0,
+            first: 0,
+            cached: 0,
+        }
+    }
+
+    /// The head at avail position `pos`; `end` is the avail index the
+    /// device has seen (everything before it is published).
+    pub(super) fn head(
+        &mut self,
+        rings: &Rings<'_>,
+        scratch: &mut Scratch,
+        pos: u16,
+        end: u16,
+    ) -> Result<u16, RingFault> {
+        let offset = usize::from(pos.wrapping_sub(self.base));
+        if offset < self.read {
+            return Ok(scratch.heads[offset]);
+        }
+        let n = usize::from(end.wrapping_sub(pos)).clamp(1, MAX_BATCH);
+        rings.heads(pos, &mut scratch.heads[..n], &mut scratch.ring_bytes)?;
+        (self.base, self.read, self.cached) = (pos, n, 0);
+        let first = scratch.heads[0];
+        let run = consecutive_heads(&scratch.heads[..n], rings.num());
+        // A table the device cannot read in one go is read entry by entry
+        // (and its faults reported then).
+        if run >= 2
+            && rings
+                .descs(first, &mut scratch.descs[..run], &mut scratch.ring_bytes)
+                .is_ok()
+        {
+            (self.first, self.cached) = (first, run);
+        }
+        Ok(first)
+    }
+
+    /// A descriptor reader serving the descriptors read ahead.
+    pub(super) fn reader<'a>(
+        &self,
+        rings: &Rings<'_>,
+        mem: &'a MemTable,
+        descs: &'a [Desc],
+    ) -> UserDescs<'a> {
+        UserDescs {
+            table: rings.desc_table(),
+            mem,
+            cache: Some((self.first, &descs[..self.cached])),
         }
     }
 }

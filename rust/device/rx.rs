@@ -12,7 +12,8 @@
 //! more buffers stays on the socket until the guest kicks.
 
 use super::datapath::{
-    gather, write_to_segments, Progress, RoundEnd, Scratch, Settings, MAX_RX_HEADS, PACKET_SEGS,
+    gather, write_to_segments, Lookahead, Progress, RoundEnd, Scratch, Settings, MAX_RX_HEADS,
+    PACKET_SEGS,
 };
 use super::{Control, QueueStats, RX};
 use crate::logic::{
@@ -23,7 +24,7 @@ use crate::logic::{
     round::{RoundBudget, PACKET_DESC_LIMIT},
     split_ring::walk_chain,
 };
-use crate::ring::{DirtyLog, Rings, UserDescs};
+use crate::ring::{DirtyLog, Rings};
 use crate::sys::socket::BackendSocket;
 use crate::sys::worker::Waker;
 use kernel::prelude::*;
@@ -50,6 +51,9 @@ struct RxRound<'a> {
     stats: &'a mut QueueStats,
     /// Where the packets' buffers are logged, with `VHOST_F_LOG_ALL`.
     log: Option<DirtyLog<'a>>,
+    /// The avail index the device has seen: entries before it are published.
+    avail_end: u16,
+    ahead: Lookahead,
 }
 
 impl Control {
@@ -70,6 +74,8 @@ impl Control {
             sock,
             stats: &mut vq.stats,
             log: round.log,
+            avail_end: progress.last_avail,
+            ahead: Lookahead::new(),
         };
         let mut budget = RoundBudget::new();
         let end = rx.run(scratch, &mut progress, &mut budget);
@@ -113,9 +119,11 @@ impl RxRound<'_> {
                     // then look once more.
                     self.rings
                         .enable_notify(progress.last_avail.wrapping_add(seen))?;
-                    if self.rings.pending(progress.last_avail)? <= seen {
+                    let pending = self.rings.pending(progress.last_avail)?;
+                    if pending <= seen {
                         return Ok(RoundEnd::Wait);
                     }
+                    self.avail_end = progress.last_avail.wrapping_add(pending);
                     self.rings.disable_notify()?;
                     continue;
                 }
@@ -175,30 +183,34 @@ impl RxRound<'_> {
     /// device's header, for `recvmsg`). Each descriptor read takes one of
     /// `reads`.
     fn place(
-        &self,
+        &mut self,
         scratch: &mut Scratch,
         last_avail: u16,
         need: u64,
         reads: &mut u32,
     ) -> Result<Placement, RingFault> {
-        let pending = self.rings.pending(last_avail)?;
+        // The avail index is read again only when the entries known to be
+        // published run out.
+        let mut pending = self.avail_end.wrapping_sub(last_avail);
         scratch.iovs.clear();
         scratch.packet_segs_len = 0;
         let mut got: u64 = 0;
         let mut count = 0;
         while got < need {
             if count == usize::from(pending) {
-                return Ok(Placement::NoBuffers { seen: pending });
+                pending = self.rings.pending(last_avail)?;
+                self.avail_end = last_avail.wrapping_add(pending);
+                if count == usize::from(pending) {
+                    return Ok(Placement::NoBuffers { seen: pending });
+                }
             }
             if count == MAX_RX_HEADS {
                 return Ok(Placement::TooLarge);
             }
-            let head = self.rings.head(last_avail.wrapping_add(count as u16))?;
+            let pos = last_avail.wrapping_add(count as u16);
+            let head = self.ahead.head(&self.rings, scratch, pos, self.avail_end)?;
             let chain = walk_chain(
-                &mut UserDescs {
-                    table: self.rings.desc_table(),
-                    mem: self.mem,
-                },
+                &mut self.ahead.reader(&self.rings, self.mem, &scratch.descs),
                 self.rings.num(),
                 head,
                 &mut scratch.segs,

@@ -2,14 +2,15 @@
 
 //! TX: the guest's chains to the backend socket.
 //!
-//! Steps of a round: read the avail heads ahead (one copy per stretch),
-//! walk each chain within its descriptor limit, gather its buffers, send
+//! Steps of a round: read the avail heads ahead (one copy per stretch) and,
+//! when they are consecutive, their descriptors (one copy), walk each chain
+//! within its descriptor limit, gather its buffers, send
 //! (into a tap in batches through tun's XDP path when the tap allows it,
 //! else one `sendmsg` per frame), record the used element; end the round
 //! when the ring is empty (notifications back on), the budget is spent
 //! (requeue) or the socket is full (wait for room: `EAGAIN`, the chain stays).
 
-use super::datapath::{gather, Progress, RoundEnd, Scratch, Settings};
+use super::datapath::{gather, Lookahead, Progress, RoundEnd, Scratch, Settings};
 use super::{Control, QueueStats, TX};
 use crate::logic::{
     memtable::MemTable,
@@ -17,7 +18,7 @@ use crate::logic::{
     round::{RoundBudget, PACKET_DESC_LIMIT},
     split_ring::walk_chain,
 };
-use crate::ring::{Rings, UserDescs, MAX_BATCH};
+use crate::ring::Rings;
 use crate::sys::socket::BackendSocket;
 use crate::sys::tap_batch::TapBatch;
 use crate::sys::worker::{FilePoll, Waker};
@@ -92,9 +93,9 @@ impl TxRound<'_> {
     ) -> Result<RoundEnd, RingFault> {
         self.rings.disable_notify()?;
         // Entries known to be available: the avail index is re-read only when
-        // they are used up; `heads[next..read]` were read ahead in one copy.
+        // they are used up; heads and descriptors are read ahead.
         let mut avail_left: u16 = 0;
-        let (mut next, mut read) = (0, 0);
+        let mut ahead = Lookahead::new();
         loop {
             if avail_left == 0 {
                 avail_left = self.available(progress.last_avail)?;
@@ -105,22 +106,11 @@ impl TxRound<'_> {
             if budget.exhausted() {
                 return Ok(RoundEnd::Requeue);
             }
-            if next == read {
-                let n = usize::from(avail_left).min(MAX_BATCH);
-                self.rings.heads(
-                    progress.last_avail,
-                    &mut scratch.heads[..n],
-                    &mut scratch.ring_bytes,
-                )?;
-                (next, read) = (0, n);
-            }
-            let head = scratch.heads[next];
+            let pos = progress.last_avail;
+            let head = ahead.head(&self.rings, scratch, pos, pos.wrapping_add(avail_left))?;
             let mut reads = PACKET_DESC_LIMIT;
             let chain = walk_chain(
-                &mut UserDescs {
-                    table: self.rings.desc_table(),
-                    mem: self.mem,
-                },
+                &mut ahead.reader(&self.rings, self.mem, &scratch.descs),
                 self.rings.num(),
                 head,
                 &mut scratch.segs,
@@ -153,7 +143,6 @@ impl TxRound<'_> {
                 }
                 Sent::Bytes(bytes) => bytes,
             };
-            next += 1;
             avail_left -= 1;
             budget.packet(bytes);
             scratch.packet_used[0] = (head, 0);

@@ -270,6 +270,23 @@ pub fn pending(avail_idx: u16, last_avail_idx: u16, num: u16) -> Result<u16, Rin
     Ok(pending)
 }
 
+/// How many of `heads` are consecutive table entries from `heads[0]` on, and
+/// within the table of `num` entries: the stretch of the descriptor table
+/// that one copy can read ahead (a guest using its ring in order publishes
+/// heads that way).
+pub fn consecutive_heads(heads: &[u16], num: u16) -> usize {
+    let Some(&first) = heads.first() else {
+        return 0;
+    };
+    let room = usize::from(num).saturating_sub(usize::from(first));
+    heads
+        .iter()
+        .take(room)
+        .zip(first..)
+        .take_while(|&(&head, expected)| head == expected)
+        .count()
+}
+
 /// The event-index rule (`vring_need_event`): notify if `event` lies in the
 /// window of indexes `(old, new]` just published, with wrap-around.
 pub const fn need_event(event: u16, new: u16, old: u16) -> bool {
@@ -323,6 +340,18 @@ impl CallSuppression {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consecutive_heads_stop_at_a_gap_and_the_table_end() {
+        assert_eq!(consecutive_heads(&[], 8), 0);
+        assert_eq!(consecutive_heads(&[3], 8), 1);
+        assert_eq!(consecutive_heads(&[3, 4, 5, 9, 10], 8), 3);
+        assert_eq!(consecutive_heads(&[5, 6, 7, 8, 9], 8), 3);
+        assert_eq!(consecutive_heads(&[7, 0, 1], 8), 1);
+        assert_eq!(consecutive_heads(&[9, 10], 8), 0);
+        assert_eq!(consecutive_heads(&[2, 2, 3], 8), 1);
+        assert_eq!(consecutive_heads(&[65535, 0], 0), 0);
+    }
 
     /// A ring table and indirect tables in plain arrays.
     struct Tables {
