@@ -5,16 +5,38 @@
 
 use anyhow::{Context as _, Result};
 
-/// The worker thread of the device this process owns.
-pub fn worker_tid() -> Result<i32> {
+/// The worker threads of the devices this process owns: `rvhost-<pid>` /
+/// `vhost-<pid>`, named after the owner (the process's own name,
+/// `rvhost-traffic`, must not match).
+pub fn worker_tids() -> Result<Vec<i32>> {
+    let pid = std::process::id();
+    let names = [format!("rvhost-{pid}"), format!("vhost-{pid}")];
+    let mut tids = Vec::new();
     for entry in std::fs::read_dir("/proc/self/task")? {
         let entry = entry?;
         let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if comm.starts_with("rvhost-") || comm.starts_with("vhost-") {
-            return Ok(entry.file_name().to_string_lossy().parse()?);
+        if names.iter().any(|name| comm.trim_end() == name) {
+            tids.push(entry.file_name().to_string_lossy().parse()?);
         }
     }
-    anyhow::bail!("no worker thread (rvhost-*/vhost-*) in this process")
+    anyhow::ensure!(
+        !tids.is_empty(),
+        "no worker thread ({}/{}) in this process",
+        names[0],
+        names[1]
+    );
+    Ok(tids)
+}
+
+/// The worker thread of the one device this process owns.
+pub fn worker_tid() -> Result<i32> {
+    let tids = worker_tids()?;
+    anyhow::ensure!(
+        tids.len() == 1,
+        "{} worker threads, expected one",
+        tids.len()
+    );
+    Ok(tids[0])
 }
 
 /// Nanoseconds thread `tid` of this process has run (its schedstat's first
@@ -25,6 +47,19 @@ pub fn thread_ns(tid: i32) -> Result<u64> {
     text.split_whitespace()
         .next()
         .context("empty schedstat")?
+        .parse()
+        .with_context(|| path.clone())
+}
+
+/// How many times thread `tid` of this process went to sleep (its
+/// `voluntary_ctxt_switches`): a worker that busy-polls sleeps less.
+pub fn thread_sleeps(tid: i32) -> Result<u64> {
+    let path = format!("/proc/self/task/{tid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| path.clone())?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .context("no voluntary_ctxt_switches")?
+        .trim()
         .parse()
         .with_context(|| path.clone())
 }
@@ -44,6 +79,7 @@ pub fn own_ns() -> u64 {
 #[derive(Clone, Copy, Debug)]
 pub struct Snapshot {
     pub worker_ns: u64,
+    pub worker_sleeps: u64,
     pub own_ns: u64,
     pub at: std::time::Instant,
 }
@@ -52,6 +88,7 @@ impl Snapshot {
     pub fn take(worker: i32) -> Result<Self> {
         Ok(Self {
             worker_ns: thread_ns(worker)?,
+            worker_sleeps: thread_sleeps(worker)?,
             own_ns: own_ns(),
             at: std::time::Instant::now(),
         })
@@ -64,6 +101,7 @@ pub struct Cost {
     pub seconds: f64,
     pub worker_ns_per_packet: f64,
     pub driver_ns_per_packet: f64,
+    pub worker_sleeps_per_packet: f64,
 }
 
 impl Cost {
@@ -73,6 +111,8 @@ impl Cost {
             seconds: end.at.duration_since(start.at).as_secs_f64(),
             worker_ns_per_packet: end.worker_ns.saturating_sub(start.worker_ns) as f64 / packets,
             driver_ns_per_packet: end.own_ns.saturating_sub(start.own_ns) as f64 / packets,
+            worker_sleeps_per_packet: end.worker_sleeps.saturating_sub(start.worker_sleeps) as f64
+                / packets,
         }
     }
 }

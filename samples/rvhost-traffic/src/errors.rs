@@ -338,7 +338,7 @@ fn tx_full_socket_resumes(device: &str) -> Result<()> {
         )
     };
     check(ret, "SO_SNDBUF")?;
-    let worker = worker_tids()?;
+    let worker = crate::cpu::worker_tids()?;
     let poll_alloc = match symbol_range("rvhost_poll_create")? {
         Some(range) => Some(range),
         None => symbol_range("rvhost_poll_new")?,
@@ -378,20 +378,6 @@ fn tx_full_socket_resumes(device: &str) -> Result<()> {
     Arrivals::new(&rig.sniffer).wait_for(FRAMES, |n| frame(n, 1000))?;
     println!("  {device}: the device waited with {used} of {FRAMES} frames sent, then sent all");
     Ok(())
-}
-
-/// The worker threads of this process (`rvhost-<pid>` / `vhost-<pid>`).
-fn worker_tids() -> Result<Vec<i32>> {
-    let mut tids = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/task")? {
-        let entry = entry?;
-        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if comm.starts_with("rvhost-") || comm.starts_with("vhost-") {
-            tids.push(entry.file_name().to_string_lossy().parse()?);
-        }
-    }
-    ensure!(!tids.is_empty(), "no worker thread found");
-    Ok(tids)
 }
 
 /// RX with mergeable buffers and a used ring placed so that its fourth
