@@ -202,6 +202,16 @@ void rvhost_cond_resched(void)
 	cond_resched();
 }
 
+bool rvhost_busy_poll_must_end(void)
+{
+	return need_resched() || signal_pending(current);
+}
+
+void rvhost_cpu_relax(void)
+{
+	cpu_relax();
+}
+
 int rvhost_sock_send_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len)
 {
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };

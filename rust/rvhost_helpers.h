@@ -48,6 +48,10 @@ void rvhost_worker_free(struct rvhost_worker *w);
 void rvhost_set_current_running(void);
 /* cond_resched(): the worker yields between turns (a PREEMPT_NONE kernel preempts it nowhere else). */
 void rvhost_cond_resched(void);
+/* need_resched() || signal_pending(current): a busy poll ends for another task or a kill (inline functions). */
+bool rvhost_busy_poll_must_end(void);
+/* cpu_relax(): a busy poll's pause between looks (an inline function). */
+void rvhost_cpu_relax(void);
 /* Length of the packet at the head of @sock's receive queue, 0 if none. */
 int rvhost_sock_peek_len(struct socket *sock);
 /* recvmsg of one packet into user @iov[0..@nr] (@len bytes room), non-blocking; MSG_TRUNC semantics. */

@@ -18,13 +18,13 @@ use crate::logic::{
     memtable::MemTable,
     ratelimit::RateLimit,
     ring_fault::RingFault,
-    round::RoundBudget,
+    round::{busy_poll_ns, RoundBudget},
     split_ring::{consecutive_heads, Desc, Segment},
 };
 use crate::ring::{DirtyLog, Rings, UserDescs, BATCH_BYTES, MAX_BATCH};
 use crate::sys::socket::{UserIovs, MAX_IOVS};
 use crate::sys::trace;
-use crate::sys::worker::Waker;
+use crate::sys::worker::{busy_poll_must_end, cpu_relax, Waker};
 use crate::uarg::UserArg;
 use kernel::{prelude::*, time::Ktime};
 
@@ -166,6 +166,10 @@ pub(super) enum RoundEnd {
     /// Waiting for the backend (room to send) or the guest (more buffers);
     /// a poll or a kick resumes the queue.
     Wait,
+    /// The ring is empty and the queue busy-polls it
+    /// (`VHOST_SET_VRING_BUSYLOOP_TIMEOUT`): notifications stay off until
+    /// the poll ends.
+    PollRing,
 }
 
 /// Where a round stands in the ring. Used elements are written in batches
@@ -328,10 +332,29 @@ impl Round<'_> {
                 matches!(result, Ok(RoundEnd::Requeue)),
             );
         }
+        let spin_ns = busy_poll_ns(vq.config.busyloop_timeout);
+        let result = match result {
+            // TX: nothing queued; watch the ring, the guest need not kick.
+            Ok(RoundEnd::PollRing) => {
+                busy_poll(waker, Some(&rings), progress.committed_avail, spin_ns).map(|more| {
+                    if more {
+                        RoundEnd::Requeue
+                    } else {
+                        RoundEnd::Idle
+                    }
+                })
+            }
+            // RX: the socket is empty; its poll marks work pending when a
+            // packet comes, found here without the worker sleeping.
+            Ok(RoundEnd::Idle) if self.queue == super::RX && spin_ns != 0 => {
+                busy_poll(waker, None, progress.committed_avail, spin_ns).map(|_| RoundEnd::Idle)
+            }
+            other => other,
+        };
         vq.config.last_avail_idx = progress.committed_avail;
         match result {
             Ok(RoundEnd::Requeue) => waker.wake(super::kick_bit(self.queue)),
-            Ok(RoundEnd::Idle | RoundEnd::Wait) => {}
+            Ok(RoundEnd::Idle | RoundEnd::Wait | RoundEnd::PollRing) => {}
             Err(fault) => {
                 vq.stats.errors += 1;
                 if let Some(err) = &vq.err {
@@ -342,6 +365,43 @@ impl Round<'_> {
             }
         }
     }
+}
+
+/// Busy-polls a queue for up to `spin_ns` after its round, as upstream does
+/// with `VHOST_SET_VRING_BUSYLOOP_TIMEOUT` (QEMU's `poll-us=`): spends CPU to
+/// spare the guest its kicks and the worker its sleep and wake-up. Ends
+/// early when work is pending for the worker, another task needs the CPU or
+/// the worker is being killed. With `ring`, watches its avail index past
+/// `last_avail` with notifications off and turns them back on at the end
+/// (then looks once more); returns whether the ring has entries to take.
+fn busy_poll(
+    waker: &Waker,
+    ring: Option<&Rings<'_>>,
+    last_avail: u16,
+    spin_ns: u64,
+) -> Result<bool, RingFault> {
+    let start = Ktime::ktime_get().to_ns();
+    let deadline = start.saturating_add(i64::try_from(spin_ns).unwrap_or(i64::MAX));
+    loop {
+        if let Some(rings) = ring {
+            if rings.pending(last_avail)? != 0 {
+                return Ok(true);
+            }
+        }
+        if waker.has_pending() || busy_poll_must_end() || Ktime::ktime_get().to_ns() >= deadline {
+            break;
+        }
+        cpu_relax();
+    }
+    let Some(rings) = ring else {
+        return Ok(false);
+    };
+    rings.enable_notify(last_avail)?;
+    if rings.pending(last_avail)? == 0 {
+        return Ok(false);
+    }
+    rings.disable_notify()?;
+    Ok(true)
 }
 
 /// The avail entries a round works through, read ahead: up to

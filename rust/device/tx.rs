@@ -44,6 +44,8 @@ struct TxRound<'a> {
     batch: Option<&'a mut TapBatch>,
     poll: Option<&'a mut FilePoll>,
     stats: &'a mut QueueStats,
+    /// The queue busy-polls its ring when it runs empty.
+    busy_poll: bool,
 }
 
 impl Control {
@@ -73,6 +75,7 @@ impl Control {
             batch,
             poll: vq.backend_poll.as_mut(),
             stats: &mut vq.stats,
+            busy_poll: vq.config.busyloop_timeout != 0,
         };
         let mut budget = RoundBudget::new();
         let end = tx.run(scratch, &mut progress, &mut budget);
@@ -97,6 +100,14 @@ impl TxRound<'_> {
         let mut avail_left: u16 = 0;
         let mut ahead = Lookahead::new();
         loop {
+            if avail_left == 0 && self.busy_poll {
+                // Notifications stay off: the busy poll after the round
+                // watches the ring.
+                avail_left = self.rings.pending(progress.last_avail)?;
+                if avail_left == 0 {
+                    return Ok(RoundEnd::PollRing);
+                }
+            }
             if avail_left == 0 {
                 avail_left = self.available(progress.last_avail)?;
                 if avail_left == 0 {

@@ -23,6 +23,22 @@ pub const ROUND_BYTES: u64 = 0x8_0000;
 /// byte weight ends such a round after 8 of them).
 pub const ROUND_DESCS: u32 = 1024;
 
+/// Longest busy poll after a round (`VHOST_SET_VRING_BUSYLOOP_TIMEOUT`
+/// asks for up to `u32::MAX` microseconds): the worker spins with the
+/// device's lock held, so an ioctl or a stop waits at most this long.
+pub const BUSY_POLL_MAX_US: u32 = 10_000;
+
+/// How long the worker busy-polls a queue whose busy-loop timeout is
+/// `timeout_us` microseconds, in nanoseconds (0: it does not).
+pub const fn busy_poll_ns(timeout_us: u32) -> u64 {
+    let us = if timeout_us < BUSY_POLL_MAX_US {
+        timeout_us
+    } else {
+        BUSY_POLL_MAX_US
+    };
+    us as u64 * 1000
+}
+
 /// What a round has used of its budget.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RoundBudget {
@@ -77,6 +93,14 @@ impl RoundBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_poll_is_capped() {
+        assert_eq!(busy_poll_ns(0), 0);
+        assert_eq!(busy_poll_ns(50), 50_000);
+        assert_eq!(busy_poll_ns(BUSY_POLL_MAX_US), 10_000_000);
+        assert_eq!(busy_poll_ns(u32::MAX), 10_000_000);
+    }
 
     #[test]
     fn dropped_packets_count_like_delivered_ones() {

@@ -63,6 +63,12 @@ impl Waker {
             .map_or(0, |k| k.load(Ordering::Relaxed))
     }
 
+    /// Whether work is pending (a kick, a poll, a requeued round): a busy
+    /// poll ends so that the worker runs it.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire) != 0
+    }
+
     /// Worker side: takes the pending bits; `None` if there are none.
     fn take_pending(&self) -> Option<u32> {
         match self.pending.swap(0, Ordering::AcqRel) {
@@ -341,4 +347,17 @@ impl Drop for FilePoll {
         // SAFETY: nothing refers to the target any more.
         drop(unsafe { KBox::from_raw(self.target.as_ptr()) });
     }
+}
+
+/// Whether the worker's busy poll must end now: another task needs the CPU
+/// or the worker's process is being killed.
+pub(crate) fn busy_poll_must_end() -> bool {
+    // SAFETY: reads the calling task's own flags.
+    unsafe { bindings::rvhost_busy_poll_must_end() }
+}
+
+/// A pause between two looks of a busy poll.
+pub(crate) fn cpu_relax() {
+    // SAFETY: a CPU hint, no state involved.
+    unsafe { bindings::rvhost_cpu_relax() }
 }

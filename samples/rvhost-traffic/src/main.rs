@@ -141,6 +141,10 @@ pub struct Args {
     /// With --rr: requests in flight at once.
     #[arg(long, default_value_t = 1)]
     rr_depth: u32,
+    /// With --rr: the device busy-polls each queue this many microseconds
+    /// after it runs empty (VHOST_SET_VRING_BUSYLOOP_TIMEOUT, QEMU's poll-us).
+    #[arg(long, default_value_t = 0, value_name = "MICROSECONDS")]
+    busyloop_us: u32,
     /// After a TX run, keep the device open this many seconds (so that
     /// another process can read its counters), saying so on stdout.
     #[arg(long, value_name = "SECONDS")]
@@ -202,17 +206,23 @@ fn main() -> Result<()> {
         return errors::run(&args.device);
     }
     if let Some(transactions) = args.rr {
-        let l = rr::run(&args.device, transactions, args.rr_depth, args.warmup)?;
+        let l = rr::run(
+            &args.device,
+            transactions,
+            args.rr_depth,
+            args.warmup,
+            args.busyloop_us,
+        )?;
         println!(
-            "{}: {} request/response round trips, {} in flight: {:.0}/s, p50 {:.1} µs, p99 {:.1} µs, worker {:.0} ns each",
-            args.device, l.transactions, args.rr_depth, l.per_second, l.p50_us, l.p99_us,
-            l.worker_ns_per_transaction
+            "{}: {} request/response round trips, {} in flight, busy poll {} µs: {:.0}/s, p50 {:.1} µs, p99 {:.1} µs, worker {:.0} ns and {:.2} sleeps each",
+            args.device, l.transactions, args.rr_depth, args.busyloop_us, l.per_second, l.p50_us,
+            l.p99_us, l.worker_ns_per_transaction, l.worker_sleeps_per_transaction
         );
         if args.json {
             println!(
-                "RVHOST-RR {{\"device\":\"{}\",\"depth\":{},\"transactions\":{},\"per_second\":{:.1},\"p50_us\":{:.2},\"p99_us\":{:.2},\"worker_ns_per_transaction\":{:.1}}}",
-                args.device, args.rr_depth, l.transactions, l.per_second, l.p50_us, l.p99_us,
-                l.worker_ns_per_transaction
+                "RVHOST-RR {{\"device\":\"{}\",\"depth\":{},\"busyloop_us\":{},\"transactions\":{},\"per_second\":{:.1},\"p50_us\":{:.2},\"p99_us\":{:.2},\"worker_ns_per_transaction\":{:.1},\"worker_sleeps_per_transaction\":{:.3}}}",
+                args.device, args.rr_depth, args.busyloop_us, l.transactions, l.per_second,
+                l.p50_us, l.p99_us, l.worker_ns_per_transaction, l.worker_sleeps_per_transaction
             );
         }
         return Ok(());

@@ -16,6 +16,15 @@ use vhost::vhost_kern::vhost_binding::{
 };
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::ioctl::{ioctl, ioctl_with_ptr, ioctl_with_ref};
+use vmm_sys_util::ioctl_iow_nr;
+
+// Not in the vhost crate's list.
+ioctl_iow_nr!(
+    VHOST_SET_VRING_BUSYLOOP_TIMEOUT,
+    0xaf,
+    0x23,
+    vhost::vhost_kern::vhost_binding::vhost_vring_state
+);
 
 pub const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << 15;
 pub const VHOST_NET_F_VIRTIO_NET_HDR: u64 = 1 << 27;
@@ -135,6 +144,12 @@ pub fn setup_queue(
     set_file(dev, VHOST_SET_VRING_CALL(), queue, fds.call.as_raw_fd())?;
     set_file(dev, VHOST_SET_VRING_ERR(), queue, fds.err.as_raw_fd())?;
     set_file(dev, VHOST_NET_SET_BACKEND(), queue, backend.as_raw_fd())
+}
+
+/// `VHOST_SET_VRING_BUSYLOOP_TIMEOUT`: the device busy-polls `queue` for up
+/// to `microseconds` when it runs empty.
+pub fn set_busyloop_timeout(dev: &File, queue: u32, microseconds: u32) -> Result<()> {
+    set_state(dev, VHOST_SET_VRING_BUSYLOOP_TIMEOUT(), queue, microseconds)
 }
 
 /// `VHOST_SET_VRING_ADDR` for `layout`.

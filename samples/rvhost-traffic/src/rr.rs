@@ -6,7 +6,9 @@
 //! guest driver would: what is measured is the device's two paths.
 
 use crate::guest::{GuestMemory, Layout};
-use crate::rig::{open_device, own_netns, setup_queue, QueueFds, Setup, RX, TX};
+use crate::rig::{
+    open_device, own_netns, set_busyloop_timeout, setup_queue, QueueFds, Setup, RX, TX,
+};
 use crate::rx::{inject, RxRing};
 use crate::tx::TxDriver;
 use crate::{cpu, Backend, NET_HDR_LEN};
@@ -37,10 +39,19 @@ pub struct Latency {
     pub p50_us: f64,
     pub p99_us: f64,
     pub worker_ns_per_transaction: f64,
+    /// Times the worker went to sleep per round trip (busy polling spares
+    /// it some).
+    pub worker_sleeps_per_transaction: f64,
 }
 
 /// `transactions` round trips, `depth` in flight, after `warmup` untimed ones.
-pub fn run(device: &str, transactions: u32, depth: u32, warmup: u32) -> Result<Latency> {
+pub fn run(
+    device: &str,
+    transactions: u32,
+    depth: u32,
+    warmup: u32,
+    busyloop_us: u32,
+) -> Result<Latency> {
     ensure!((1..=128).contains(&depth), "depth 1..=128");
     let setup = Setup::new(true, 0, Backend::Tap);
     own_netns()?;
@@ -51,6 +62,11 @@ pub fn run(device: &str, transactions: u32, depth: u32, warmup: u32) -> Result<L
     let (rx_layout, tx_layout) = (Layout::nth(0), Layout::nth(1));
     setup_queue(&dev, &mem, RX, rx_layout, &rx_fds, &tap)?;
     setup_queue(&dev, &mem, TX, tx_layout, &tx_fds, &tap)?;
+    if busyloop_us != 0 {
+        for queue in [RX, TX] {
+            set_busyloop_timeout(&dev, queue, busyloop_us)?;
+        }
+    }
     let worker = cpu::worker_tid()?;
     let stop = AtomicBool::new(false);
     let total = warmup + transactions;
@@ -125,6 +141,7 @@ pub fn run(device: &str, transactions: u32, depth: u32, warmup: u32) -> Result<L
                 p50_us: pct(0.5),
                 p99_us: pct(0.99),
                 worker_ns_per_transaction: cost.worker_ns_per_packet,
+                worker_sleeps_per_transaction: cost.worker_sleeps_per_packet,
             })
         })();
         stop.store(true, Ordering::Relaxed);
