@@ -408,21 +408,29 @@ fn busy_poll(
 /// [`MAX_BATCH`] heads in one copy of the avail ring and, when the heads are
 /// consecutive table entries (a guest using its ring in order does that),
 /// their descriptors in one copy of the table: per packet, no user access
-/// for the avail entry and none for a one-descriptor chain.
+/// for the avail entry and none for a one-descriptor chain. How far it
+/// reads starts at what the caller expects to use and doubles with each
+/// read up to [`MAX_BATCH`]: an RX round with one packet to place reads two
+/// entries, not 64 (and their 1 KiB of descriptors).
 pub(super) struct Lookahead {
     /// Avail position of `heads[0]`; `heads[..read]` are read.
     base: u16,
     read: usize,
+    /// Most entries the next read takes.
+    window: usize,
     /// `descs[..cached]` are table entries `first..`.
     first: u16,
     cached: usize,
 }
 
 impl Lookahead {
-    pub(super) const fn new() -> Self {
+    /// Reads ahead `first_window` entries at first (at least one, at most
+    /// [`MAX_BATCH`]).
+    pub(super) fn new(first_window: usize) -> Self {
         Self {
             base: 0,
             read: 0,
+            window: first_window.clamp(1, MAX_BATCH),
             first: 0,
             cached: 0,
         }
@@ -441,9 +449,10 @@ impl Lookahead {
         if offset < self.read {
             return Ok(scratch.heads[offset]);
         }
-        let n = usize::from(end.wrapping_sub(pos)).clamp(1, MAX_BATCH);
+        let n = usize::from(end.wrapping_sub(pos)).clamp(1, self.window);
         rings.heads(pos, &mut scratch.heads[..n], &mut scratch.ring_bytes)?;
         (self.base, self.read, self.cached) = (pos, n, 0);
+        self.window = self.window.saturating_mul(2).min(MAX_BATCH);
         let first = scratch.heads[0];
         let run = consecutive_heads(&scratch.heads[..n], rings.num());
         // A table the device cannot read in one go is read entry by entry

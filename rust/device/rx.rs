@@ -75,7 +75,8 @@ impl Control {
             stats: &mut vq.stats,
             log: round.log,
             avail_end: progress.last_avail,
-            ahead: Lookahead::new(),
+            // One packet usually needs one buffer: start small.
+            ahead: Lookahead::new(2),
         };
         let mut budget = RoundBudget::new();
         let end = rx.run(scratch, &mut progress, &mut budget);

@@ -18,7 +18,7 @@ use crate::logic::{
     round::{RoundBudget, PACKET_DESC_LIMIT},
     split_ring::walk_chain,
 };
-use crate::ring::Rings;
+use crate::ring::{Rings, MAX_BATCH};
 use crate::sys::socket::BackendSocket;
 use crate::sys::tap_batch::TapBatch;
 use crate::sys::worker::{FilePoll, Waker};
@@ -98,7 +98,8 @@ impl TxRound<'_> {
         // Entries known to be available: the avail index is re-read only when
         // they are used up; heads and descriptors are read ahead.
         let mut avail_left: u16 = 0;
-        let mut ahead = Lookahead::new();
+        // A round usually has many frames to send: read ahead all we may.
+        let mut ahead = Lookahead::new(MAX_BATCH);
         loop {
             if avail_left == 0 && self.busy_poll {
                 // Notifications stay off: the busy poll after the round
