@@ -633,9 +633,9 @@ impl Gen<'_> {
             }
             18 => Op::SetBusyloop {
                 index: self.index(),
-                // Small values only: both devices merely store the timeout,
-                // but upstream's worker busy-polls that long whenever its
-                // queue is idle, which under TCG would slow every case.
+                // Small values only: both workers busy-poll that long
+                // whenever a queue runs empty, which under TCG would slow
+                // every case.
                 num: self.rng.pick(&[0, 0, 1, 10, 50]),
             },
             19 => Op::GetBusyloop {
