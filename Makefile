@@ -70,7 +70,7 @@ check-install:
 qemu-guest:
 	scripts/qemu-guest-tests $(ARGS)
 
-# The differential fuzzer for FUZZ_SECONDS (default 600; make check runs 60).
+# The differential fuzzer for FUZZ_SECONDS (default 600; make check runs 30).
 fuzz:
 	scripts/fuzz $(or $(FUZZ_SECONDS),600) $(ARGS)
 
