@@ -318,6 +318,20 @@ pub struct VringStats {
 
 vmm_sys_util::ioctl_iowr_nr!(RVHOST_GET_VRING_STATS, b'r' as u32, 0x01, VringStats);
 
+// Not in the vhost crate's list.
+vmm_sys_util::ioctl_iow_nr!(
+    VHOST_SET_VRING_BUSYLOOP_TIMEOUT,
+    0xaf,
+    0x23,
+    vhost_vring_state
+);
+vmm_sys_util::ioctl_iow_nr!(
+    VHOST_GET_VRING_BUSYLOOP_TIMEOUT,
+    0xaf,
+    0x24,
+    vhost_vring_state
+);
+
 /// Queue `queue`'s counters of the rvhost device `dev`; `None` where the
 /// device has no such ioctl (upstream vhost-net answers `ENOTTY`).
 pub fn vring_stats(dev: &impl AsRawFd, queue: u32) -> Option<VringStats> {

@@ -2,7 +2,8 @@
 //! differences, and the figures printed at the end.
 
 use crate::op::Op;
-use crate::side::{Outcome, VringStats};
+use crate::side::Outcome;
+use nettest::VringStats;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

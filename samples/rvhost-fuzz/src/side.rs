@@ -17,39 +17,11 @@ use vhost::vhost_kern::vhost_binding::{
 };
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::ioctl::{ioctl, ioctl_with_mut_ref, ioctl_with_ptr, ioctl_with_ref};
-use vmm_sys_util::{ioctl_iow_nr, ioctl_iowr_nr};
 
-// Not in the vhost crate's list.
-ioctl_iow_nr!(
+use nettest::{
+    VringStats, RVHOST_GET_VRING_STATS, VHOST_GET_VRING_BUSYLOOP_TIMEOUT,
     VHOST_SET_VRING_BUSYLOOP_TIMEOUT,
-    0xaf,
-    0x23,
-    vhost_vring_state
-);
-ioctl_iow_nr!(
-    VHOST_GET_VRING_BUSYLOOP_TIMEOUT,
-    0xaf,
-    0x24,
-    vhost_vring_state
-);
-
-/// `struct rvhost_vring_stats` (`rust/rvhost_uapi.h`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct VringStats {
-    pub index: u32,
-    pub padding: u32,
-    pub kicks: u64,
-    pub calls: u64,
-    pub calls_suppressed: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    pub rounds: u64,
-    pub drops: u64,
-    pub errors: u64,
-}
-
-ioctl_iowr_nr!(RVHOST_GET_VRING_STATS, b'r' as u32, 0x01, VringStats);
+};
 
 pub const PAGE: u64 = 4096;
 /// Read-write guest memory: offsets `0..MEM_SIZE`.

@@ -6,7 +6,9 @@
 
 use crate::guest::{GuestMemory, Layout, MEM_SIZE, QUEUE_SIZE};
 use anyhow::{Context as _, Result};
-use nettest::{backend_and_sniffer, check, set_file, set_state, Backend};
+use nettest::{
+    backend_and_sniffer, check, set_file, set_state, Backend, VHOST_SET_VRING_BUSYLOOP_TIMEOUT,
+};
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, OwnedFd};
 use vhost::vhost_kern::vhost_binding::{
@@ -16,15 +18,6 @@ use vhost::vhost_kern::vhost_binding::{
 };
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::ioctl::{ioctl, ioctl_with_ptr, ioctl_with_ref};
-use vmm_sys_util::ioctl_iow_nr;
-
-// Not in the vhost crate's list.
-ioctl_iow_nr!(
-    VHOST_SET_VRING_BUSYLOOP_TIMEOUT,
-    0xaf,
-    0x23,
-    vhost::vhost_kern::vhost_binding::vhost_vring_state
-);
 
 pub const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << 15;
 pub const VHOST_NET_F_VIRTIO_NET_HDR: u64 = 1 << 27;
