@@ -303,6 +303,24 @@ impl<'a> Rings<'a> {
         Ok(())
     }
 
+    /// Asks the guest for a kick once entries past `avail_seen` come, then
+    /// looks at the avail index once more, so that an entry made available
+    /// meanwhile is not missed. Returns the entries pending past
+    /// `last_avail`; when there are more than the `avail_seen - last_avail`
+    /// already seen, notifications are off again (the caller takes them).
+    pub(crate) fn enable_notify_and_recheck(
+        &self,
+        last_avail: u16,
+        avail_seen: u16,
+    ) -> Result<u16, RingFault> {
+        self.enable_notify(avail_seen)?;
+        let pending = self.pending(last_avail)?;
+        if pending > avail_seen.wrapping_sub(last_avail) {
+            self.disable_notify()?;
+        }
+        Ok(pending)
+    }
+
     /// Tells the guest that kicks are not needed while the device is working
     /// anyway (`VRING_USED_F_NO_NOTIFY`; with `EVENT_IDX`, not moving
     /// `avail_event` has that effect).

@@ -396,12 +396,7 @@ fn busy_poll(
     let Some(rings) = ring else {
         return Ok(false);
     };
-    rings.enable_notify(last_avail)?;
-    if rings.pending(last_avail)? == 0 {
-        return Ok(false);
-    }
-    rings.disable_notify()?;
-    Ok(true)
+    Ok(rings.enable_notify_and_recheck(last_avail, last_avail)? != 0)
 }
 
 /// The avail entries a round works through, read ahead: up to

@@ -118,14 +118,14 @@ impl RxRound<'_> {
                 Placement::NoBuffers { seen } => {
                     // Ask for a kick when more buffers come than those seen,
                     // then look once more.
-                    self.rings
-                        .enable_notify(progress.last_avail.wrapping_add(seen))?;
-                    let pending = self.rings.pending(progress.last_avail)?;
+                    let last = progress.last_avail;
+                    let pending = self
+                        .rings
+                        .enable_notify_and_recheck(last, last.wrapping_add(seen))?;
                     if pending <= seen {
                         return Ok(RoundEnd::Wait);
                     }
-                    self.avail_end = progress.last_avail.wrapping_add(pending);
-                    self.rings.disable_notify()?;
+                    self.avail_end = last.wrapping_add(pending);
                     continue;
                 }
                 Placement::TooLarge => {

@@ -166,16 +166,10 @@ impl TxRound<'_> {
     /// guest for a kick and looks once more, so that a buffer queued
     /// meanwhile is not missed (and asks for quiet again if there was one).
     fn available(&self, last_avail: u16) -> Result<u16, RingFault> {
-        let n = self.rings.pending(last_avail)?;
-        if n > 0 {
-            return Ok(n);
+        match self.rings.pending(last_avail)? {
+            0 => self.rings.enable_notify_and_recheck(last_avail, last_avail),
+            n => Ok(n),
         }
-        self.rings.enable_notify(last_avail)?;
-        let n = self.rings.pending(last_avail)?;
-        if n > 0 {
-            self.rings.disable_notify()?;
-        }
-        Ok(n)
     }
 
     /// Sends the frame gathered in the scratch's iovecs.
