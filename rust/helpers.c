@@ -289,96 +289,38 @@ int rvhost_set_user_bit(u64 addr, unsigned int bit)
 }
 
 /*
- * TX batching into a tap, as upstream vhost-net does when the tap's send
- * buffer is unlimited: each frame is copied into a page fragment laid out as
- * tun's XDP path expects (struct tun_xdp_hdr with the virtio-net header at
- * the start, the frame after a pad, room for skb_shared_info at the end) and
- * up to RVHOST_TAP_BATCH of them go to the tap in one sendmsg(TUN_MSG_PTR),
- * which builds the skbs around the fragments instead of allocating and
- * copying per frame.
+ * TX batching into a tap (rust/sys/tap_batch.rs lays the fragments out and
+ * sends the batch): what Rust cannot reach in 6.12.
  */
-struct rvhost_tap_batch {
-	struct page_frag_cache frags;
-	unsigned int count;
-	struct xdp_buff xdp[RVHOST_TAP_BATCH];
-};
 
-struct rvhost_tap_batch *rvhost_tap_batch_new(void)
-{
-	return kzalloc(sizeof(struct rvhost_tap_batch), GFP_KERNEL);
-}
-
+/* struct sock is opaque in kernel::bindings: the tap's send buffer is read here. */
 bool rvhost_tap_can_batch(struct socket *sock)
 {
 	return READ_ONCE(sock->sk->sk_sndbuf) == INT_MAX;
 }
 
-int rvhost_tap_batch_add(struct rvhost_tap_batch *b, struct socket *sock, struct iovec *iov,
-			 unsigned long nr, size_t len, size_t sock_hlen, bool little_endian)
+/* sock_flag() is inline and struct sock opaque to Rust. */
+bool rvhost_sock_has_xdp(struct socket *sock)
 {
-	size_t headroom = sock_flag(sock->sk, SOCK_XDP) ? XDP_PACKET_HEADROOM : 0;
-	size_t pad = SKB_DATA_ALIGN(NET_IP_ALIGN + NET_SKB_PAD + headroom + sock_hlen);
-	size_t gso_len = min(sock_hlen, sizeof(struct virtio_net_hdr));
-	struct tun_xdp_hdr *hdr;
-	struct iov_iter from;
-	size_t buflen, frame;
-	char *buf;
-
-	if (b->count >= RVHOST_TAP_BATCH)
-		return -ENOBUFS;
-	if (len < sock_hlen)
-		return -EINVAL;
-	frame = len - sock_hlen;
-	buflen = SKB_DATA_ALIGN(pad + frame) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info));
-	if (buflen > PAGE_SIZE)
-		return -ENOSPC;
-	buf = page_frag_alloc_align(&b->frags, buflen, GFP_KERNEL, SMP_CACHE_BYTES);
-	if (!buf)
-		return -ENOMEM;
-	/* All headroom, which an XDP program on the tap may read, is zeroed. */
-	memset(buf, 0, pad);
-	hdr = (struct tun_xdp_hdr *)buf;
-	iov_iter_init(&from, ITER_SOURCE, iov, nr, len);
-	if (copy_from_iter(&hdr->gso, gso_len, &from) != gso_len)
-		goto fault;
-	iov_iter_advance(&from, sock_hlen - gso_len);
-	if (copy_from_iter(buf + pad, frame, &from) != frame)
-		goto fault;
-	if (__virtio16_to_cpu(little_endian, hdr->gso.hdr_len) > frame) {
-		page_frag_free(buf);
-		return -EINVAL;
-	}
-	hdr->buflen = buflen;
-	xdp_init_buff(&b->xdp[b->count], buflen, NULL);
-	xdp_prepare_buff(&b->xdp[b->count], buf, pad, frame, true);
-	b->count++;
-	return 0;
-fault:
-	page_frag_free(buf);
-	return -EFAULT;
+	return sock_flag(sock->sk, SOCK_XDP);
 }
 
-int rvhost_tap_batch_flush(struct rvhost_tap_batch *b, struct socket *sock)
+/* NET_SKB_PAD is max(32, L1_CACHE_BYTES), which is no constant expression in 6.12. */
+unsigned int rvhost_net_skb_pad(void)
 {
-	struct tun_msg_ctl ctl = { .type = TUN_MSG_PTR, .num = b->count, .ptr = b->xdp };
-	struct msghdr msg = { .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
-	unsigned int i;
-	int err;
-
-	if (!b->count)
-		return 0;
-	err = sock->ops->sendmsg(sock, &msg, 0);
-	if (err < 0) {
-		/* tun took none of them (the tap is going away): free them here. */
-		for (i = 0; i < b->count; i++)
-			put_page(virt_to_head_page(b->xdp[i].data));
-	}
-	b->count = 0;
-	return err < 0 ? err : 0;
+	return NET_SKB_PAD;
 }
 
-void rvhost_tap_batch_free(struct rvhost_tap_batch *b)
+/* page_frag_alloc_align() is inline. */
+void *rvhost_page_frag_alloc(struct page_frag_cache *cache, unsigned int size)
 {
-	page_frag_cache_drain(&b->frags);
-	kfree(b);
+	return page_frag_alloc_align(cache, size, GFP_KERNEL, SMP_CACHE_BYTES);
+}
+
+/* xdp_init_buff() and xdp_prepare_buff() are inline. */
+void rvhost_xdp_buff_init(struct xdp_buff *xdp, void *buf, unsigned int buflen,
+			  unsigned int headroom, unsigned int frame)
+{
+	xdp_init_buff(xdp, buflen, NULL);
+	xdp_prepare_buff(xdp, buf, headroom, frame, true);
 }

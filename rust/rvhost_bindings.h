@@ -4,9 +4,13 @@
  * scripts/module-bindgen runs bindgen on this header with the flags the
  * kernel's own bindgen run used, so layouts come from the real headers.
  */
+#include <linux/cache.h>
 #include <linux/fs.h>
+#include <linux/if_tun.h>
 #include <linux/miscdevice.h>
+#include <linux/skbuff.h>
 #include <linux/vhost.h>
+#include <net/xdp.h>
 #include "rvhost_helpers.h"
 #include "rvhost_uapi.h"
 
@@ -35,3 +39,10 @@ const unsigned int RVHOST_VHOST_GET_VRING_BUSYLOOP_TIMEOUT = VHOST_GET_VRING_BUS
 const unsigned int RVHOST_VHOST_SET_BACKEND_FEATURES = VHOST_SET_BACKEND_FEATURES;
 const unsigned int RVHOST_VHOST_GET_BACKEND_FEATURES = VHOST_GET_BACKEND_FEATURES;
 const unsigned int RVHOST_VHOST_NET_SET_BACKEND = VHOST_NET_SET_BACKEND;
+
+/* What a tap batch's fragment layout depends on (rust/logic/tap_frame.rs). */
+const unsigned long RVHOST_SMP_CACHE_BYTES = SMP_CACHE_BYTES;
+const unsigned long RVHOST_NET_IP_ALIGN = NET_IP_ALIGN;
+const unsigned long RVHOST_XDP_PACKET_HEADROOM = XDP_PACKET_HEADROOM;
+const unsigned long RVHOST_SKB_SHARED_INFO_SIZE = sizeof(struct skb_shared_info);
+const unsigned short RVHOST_TUN_MSG_PTR = TUN_MSG_PTR;

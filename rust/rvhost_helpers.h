@@ -2,8 +2,7 @@
 /*
  * C helpers for rvhost_net: static inline kernel functions and macros that
  * Rust cannot call directly, mostly one-line forwarders; the logic lives in
- * Rust. Two are glue to kernel-private layouts: the worker's wake handle and
- * the tap batch (tun's XDP buffer format).
+ * Rust. The poll and the worker handle are glue of their own (see below).
  */
 #ifndef RVHOST_HELPERS_H
 #define RVHOST_HELPERS_H
@@ -14,7 +13,6 @@ struct socket;
 struct iovec;
 struct file;
 struct rvhost_poll;
-struct rvhost_tap_batch;
 
 /*
  * A poll of @file (a kick eventfd, a backend socket; the poll holds its own
@@ -95,22 +93,21 @@ bool rvhost_sock_is_raw_packet(struct socket *sock);
 void rvhost_kunit_set_failure(struct kunit *test);
 
 /*
- * TX batching into a tap (see helpers.c): new/free a batch of up to
- * RVHOST_TAP_BATCH frames; can_batch: the tap's send buffer is unlimited (as
- * upstream requires); add copies one frame (whose first sock_hlen bytes are
- * the virtio-net header the tap expects, its fields little-endian or not as
- * the device negotiated) from user memory into the batch:
- * -ENOSPC if it does not fit a page (send it alone), -ENOBUFS if the batch
- * is full, -EFAULT/-EINVAL for bad buffers; flush hands the batch to the tap
- * and empties it (frames are freed if the tap refuses them).
+ * TX batching into a tap (rust/sys/tap_batch.rs): can_batch: the tap's send
+ * buffer is unlimited (as upstream requires); has_xdp: an XDP program is
+ * attached (tun wants XDP_PACKET_HEADROOM); net_skb_pad: NET_SKB_PAD, the
+ * headroom tun keeps before a frame; page_frag_alloc: a fragment of
+ * @size bytes aligned to SMP_CACHE_BYTES, NULL if out of memory;
+ * xdp_buff_init: describes a fragment laid out as tun's XDP path expects.
  */
-#define RVHOST_TAP_BATCH 64
-struct rvhost_tap_batch *rvhost_tap_batch_new(void);
-void rvhost_tap_batch_free(struct rvhost_tap_batch *b);
+struct page_frag_cache;
+struct xdp_buff;
 bool rvhost_tap_can_batch(struct socket *sock);
-int rvhost_tap_batch_add(struct rvhost_tap_batch *b, struct socket *sock, struct iovec *iov,
-			 unsigned long nr, size_t len, size_t sock_hlen, bool little_endian);
-int rvhost_tap_batch_flush(struct rvhost_tap_batch *b, struct socket *sock);
+bool rvhost_sock_has_xdp(struct socket *sock);
+unsigned int rvhost_net_skb_pad(void);
+void *rvhost_page_frag_alloc(struct page_frag_cache *cache, unsigned int size);
+void rvhost_xdp_buff_init(struct xdp_buff *xdp, void *buf, unsigned int buflen,
+			  unsigned int headroom, unsigned int frame);
 
 /*
  * Tracepoints rvhost:rvhost_round, rvhost:rvhost_notify, rvhost:rvhost_ring_error

@@ -19,6 +19,7 @@ use crate::logic::{
         need_event, pending, walk_chain, CallSuppression, Chain, Desc, DescReader, DriverState,
         Segment, PACKET_DESC_LIMIT, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
     },
+    tap_frame::{header_fits, TapFrameError, TapFrameGeometry, VIRTIO_NET_HDR_LEN},
     vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
 };
 use crate::sys::access::user_access_ok;
@@ -534,5 +535,60 @@ kunit_suite!(
         chain_walk_is_bounded_by_its_budget,
         round_budget_counts_drops,
         event_index_wraps
+    ]
+);
+
+// --- tap batch fragments -------------------------------------------------------
+
+/// This kernel's fragment geometry (`NET_SKB_PAD` is `max(32, L1_CACHE_BYTES)`).
+fn kernel_geometry() -> TapFrameGeometry {
+    let cache_line = crate::sys::bindings::RVHOST_SMP_CACHE_BYTES;
+    TapFrameGeometry {
+        cache_line,
+        skb_pad: core::cmp::max(32, cache_line),
+        ip_align: crate::sys::bindings::RVHOST_NET_IP_ALIGN,
+        xdp_headroom: crate::sys::bindings::RVHOST_XDP_PACKET_HEADROOM,
+        shared_info: crate::sys::bindings::RVHOST_SKB_SHARED_INFO_SIZE,
+        page_size: kernel::page::PAGE_SIZE,
+    }
+}
+
+fn full_size_frames_fit_a_fragment() -> TestResult {
+    let geometry = kernel_geometry();
+    for sock_hlen in [0, 10, 12] {
+        for xdp in [false, true] {
+            let layout = geometry.layout(sock_hlen + 1514, sock_hlen, xdp);
+            check!(layout.is_ok());
+            let Ok(layout) = layout else { continue };
+            check_eq!(layout.headroom % geometry.cache_line, 0);
+            check!(layout.headroom + layout.frame + geometry.shared_info <= layout.buflen);
+            check!(layout.buflen <= geometry.page_size);
+        }
+    }
+    Ok(())
+}
+
+fn gso_frames_go_alone_and_short_ones_are_refused() -> TestResult {
+    let geometry = kernel_geometry();
+    check_eq!(
+        geometry.layout(12 + 65_000, 12, false),
+        Err(TapFrameError::TooBig)
+    );
+    check_eq!(
+        geometry.layout(11, 12, false),
+        Err(TapFrameError::ShortFrame)
+    );
+    let mut header = [0u8; VIRTIO_NET_HDR_LEN];
+    header[2] = 60;
+    check!(header_fits(&header, 60, true));
+    check!(!header_fits(&header, 59, true));
+    Ok(())
+}
+
+kunit_suite!(
+    tap_frame,
+    [
+        full_size_frames_fit_a_fragment,
+        gso_frames_go_alone_and_short_ones_are_refused
     ]
 );

@@ -16,4 +16,5 @@ pub mod ratelimit;
 pub mod ring_fault;
 pub mod round;
 pub mod split_ring;
+pub mod tap_frame;
 pub mod vring;

@@ -5,8 +5,8 @@
 //! `AF_PACKET` socket.
 
 use crate::sys::bindings;
-use core::ptr::NonNull;
-use kernel::{error::from_err_ptr, prelude::*};
+use core::{mem::MaybeUninit, ptr::NonNull};
+use kernel::{error::from_err_ptr, prelude::*, uaccess::UserSlice};
 
 /// A backend socket and the file that keeps it alive.
 ///
@@ -215,5 +215,58 @@ impl UserIovs {
     /// Total room (or payload) in bytes.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Copies `out.len()` bytes, starting `offset` bytes into the buffers,
+    /// from user memory into `out`. `EFAULT` if the buffers are shorter or
+    /// their memory is not readable.
+    pub(crate) fn read_at(&self, offset: usize, out: &mut [u8]) -> Result {
+        let mut done = 0;
+        self.for_each_span(offset, out.len(), |addr, len| {
+            let dst = out.get_mut(done..done + len).ok_or(EFAULT)?;
+            UserSlice::new(addr, len).reader().read_slice(dst)?;
+            done += len;
+            Ok(())
+        })
+    }
+
+    /// As [`Self::read_at`], into memory not yet initialised.
+    pub(crate) fn read_uninit_at(&self, offset: usize, out: &mut [MaybeUninit<u8>]) -> Result {
+        let mut done = 0;
+        self.for_each_span(offset, out.len(), |addr, len| {
+            let dst = out.get_mut(done..done + len).ok_or(EFAULT)?;
+            UserSlice::new(addr, len).reader().read_raw(dst)?;
+            done += len;
+            Ok(())
+        })
+    }
+
+    /// Calls `f(user address, length)` for each piece of the `len` bytes
+    /// starting `offset` bytes into the buffers, in order.
+    fn for_each_span(
+        &self,
+        mut offset: usize,
+        mut len: usize,
+        mut f: impl FnMut(usize, usize) -> Result,
+    ) -> Result {
+        for iov in self.iov.iter().take(self.count) {
+            if len == 0 {
+                break;
+            }
+            if offset >= iov.iov_len {
+                offset -= iov.iov_len;
+                continue;
+            }
+            let piece = core::cmp::min(iov.iov_len - offset, len);
+            let addr = (iov.iov_base as usize).checked_add(offset).ok_or(EFAULT)?;
+            f(addr, piece)?;
+            len -= piece;
+            offset = 0;
+        }
+        if len == 0 {
+            Ok(())
+        } else {
+            Err(EFAULT)
+        }
     }
 }
