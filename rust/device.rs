@@ -574,8 +574,8 @@ impl VhostNet {
                 // The worker is created with the owner, as upstream does;
                 // all of it before the owner is recorded, so that a failure
                 // leaves the device unowned.
-                let waker = Arc::new(Waker::new(), GFP_KERNEL)?;
-                let worker = Worker::spawn(this.into(), waker.clone(), Scratch::new()?)?;
+                let worker = Worker::spawn(this.into(), Scratch::new()?)?;
+                let waker = worker.waker().clone();
                 control.owner.set(caller).map_err(Error::from)?;
                 control.owner_pid = Some(kernel::current!().group_leader().pid());
                 control.worker = Some(worker);

@@ -130,38 +130,29 @@ void rvhost_poll_free(struct rvhost_poll *p)
 }
 
 /*
- * The worker is a vhost_task, as upstream's: a thread of the owner (its mm,
- * cgroups, affinity and limits), created by SET_OWNER. The lock lets wakers
- * (poll callbacks, possibly in softirq or hardirq context) race with stop.
+ * The worker's handle (struct rvhost_worker, in rvhost_helpers.h): wakers run
+ * in any context (socket wake-ups in softirq, eventfd signals with
+ * interrupts off), so the task pointer they use is guarded by an irq-safe
+ * spinlock, which 6.12's Rust locks are not.
  */
-struct rvhost_worker {
-	spinlock_t lock;
-	struct vhost_task *task;	/* NULL once stopped */
-};
-
-struct rvhost_worker *rvhost_worker_create(bool (*fn)(void *data), void (*killed)(void *data),
-					   void *data)
+void rvhost_worker_init(struct rvhost_worker *w)
 {
-	struct rvhost_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
-	struct vhost_task *task;
-	char name[TASK_COMM_LEN];
-
-	if (!w)
-		return NULL;
 	spin_lock_init(&w->lock);
-	snprintf(name, sizeof(name), "rvhost-%d", current->pid);
-	task = vhost_task_create(fn, killed, data, name);
-	if (IS_ERR(task)) {
-		kfree(w);
-		return NULL;
-	}
-	w->task = task;
-	return w;
+	w->task = NULL;
 }
 
-void rvhost_worker_start(struct rvhost_worker *w)
+void rvhost_worker_publish(struct rvhost_worker *w, struct vhost_task *task)
 {
-	vhost_task_start(w->task);
+	unsigned long flags;
+
+	spin_lock_irqsave(&w->lock, flags);
+	w->task = task;
+	spin_unlock_irqrestore(&w->lock, flags);
+}
+
+void rvhost_worker_unpublish(struct rvhost_worker *w)
+{
+	rvhost_worker_publish(w, NULL);
 }
 
 void rvhost_worker_wake(struct rvhost_worker *w)
@@ -172,24 +163,6 @@ void rvhost_worker_wake(struct rvhost_worker *w)
 	if (w->task)
 		vhost_task_wake(w->task);
 	spin_unlock_irqrestore(&w->lock, flags);
-}
-
-void rvhost_worker_stop(struct rvhost_worker *w)
-{
-	struct vhost_task *task;
-	unsigned long flags;
-
-	spin_lock_irqsave(&w->lock, flags);
-	task = w->task;
-	w->task = NULL;
-	spin_unlock_irqrestore(&w->lock, flags);
-	if (task)
-		vhost_task_stop(task);
-}
-
-void rvhost_worker_free(struct rvhost_worker *w)
-{
-	kfree(w);
 }
 
 void rvhost_set_current_running(void)

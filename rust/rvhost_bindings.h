@@ -8,6 +8,7 @@
 #include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/miscdevice.h>
+#include <linux/sched/vhost_task.h>
 #include <linux/skbuff.h>
 #include <linux/vhost.h>
 #include <net/xdp.h>

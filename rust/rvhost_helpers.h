@@ -7,6 +7,8 @@
 #ifndef RVHOST_HELPERS_H
 #define RVHOST_HELPERS_H
 
+#include <linux/spinlock_types.h>
+
 struct mm_struct;
 struct kunit;
 struct socket;
@@ -30,18 +32,20 @@ void rvhost_poll_stop(struct rvhost_poll *p);
 void rvhost_poll_free(struct rvhost_poll *p);
 
 /*
- * The device's worker: a vhost_task (a thread of the owner) running fn(data)
- * until stopped; killed(data) runs if the owner is killed first. create does
- * not start it; stop stops it and waits for it (wake is then a no-op); free
- * releases the handle after stop. NULL from create: no memory or no task.
+ * The handle through which wakers (any context) reach the device's worker, a
+ * vhost_task the Rust side creates, starts and stops: init sets it up
+ * without a task; publish makes @task the one wake reaches; unpublish
+ * (before the task is stopped) makes wake a no-op from its return on.
  */
-struct rvhost_worker;
-struct rvhost_worker *rvhost_worker_create(bool (*fn)(void *data), void (*killed)(void *data),
-					   void *data);
-void rvhost_worker_start(struct rvhost_worker *w);
+struct vhost_task;
+struct rvhost_worker {
+	spinlock_t lock;
+	struct vhost_task *task;	/* NULL when none is published */
+};
+void rvhost_worker_init(struct rvhost_worker *w);
+void rvhost_worker_publish(struct rvhost_worker *w, struct vhost_task *task);
+void rvhost_worker_unpublish(struct rvhost_worker *w);
 void rvhost_worker_wake(struct rvhost_worker *w);
-void rvhost_worker_stop(struct rvhost_worker *w);
-void rvhost_worker_free(struct rvhost_worker *w);
 /* __set_current_state(TASK_RUNNING): the worker found work. */
 void rvhost_set_current_running(void);
 /* cond_resched(): the worker yields between turns (a PREEMPT_NONE kernel preempts it nowhere else). */

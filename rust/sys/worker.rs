@@ -10,50 +10,56 @@ use crate::sys::eventfd::EventFdFile;
 use core::{
     ffi::c_void,
     ptr::NonNull,
-    sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering},
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
 };
 use kernel::{
+    error::from_err_ptr,
+    fmt,
     prelude::*,
+    str::CString,
     sync::{Arc, ArcBorrow},
+    types::Opaque,
 };
 
-/// Wakes the worker with pending-work bits; usable from atomic context.
+/// Wakes the worker with pending-work bits; usable from any context.
 ///
 /// # Invariants
 ///
-/// `worker` is NULL or a `rvhost_worker` handle owned by this value (freed on
-/// drop); its `rvhost_worker_wake` is valid in any context, also after stop.
+/// `handle` was initialised by `rvhost_worker_init`; the task it holds, if
+/// any, is the running `vhost_task` of the [`Worker`] that owns this waker,
+/// which takes it back out of the handle before stopping it.
+#[pin_data]
 pub(crate) struct Waker {
     pending: AtomicU32,
-    worker: AtomicPtr<bindings::rvhost_worker>,
+    #[pin]
+    handle: Opaque<bindings::rvhost_worker>,
     /// Kick eventfd signals seen, per queue.
     kicks: [AtomicU64; 2],
 }
 
-// SAFETY: the worker handle may be used and freed from any thread.
+// SAFETY: the handle is used only through its lock-protected C functions,
+// which are safe from any thread.
 unsafe impl Send for Waker {}
 // SAFETY: `wake` only uses atomics and `rvhost_worker_wake`, both thread-safe.
 unsafe impl Sync for Waker {}
 
 impl Waker {
-    pub(crate) fn new() -> Self {
-        // INVARIANT: no worker yet.
-        Self {
+    fn new() -> impl PinInit<Self> {
+        // INVARIANT: the handle is initialised, without a task.
+        pin_init!(Self {
             pending: AtomicU32::new(0),
-            worker: AtomicPtr::new(core::ptr::null_mut()),
+            // SAFETY: `rvhost_worker_init` initialises the handle in place.
+            handle <- Opaque::ffi_init(|handle| unsafe { bindings::rvhost_worker_init(handle) }),
             kicks: [AtomicU64::new(0), AtomicU64::new(0)],
-        }
+        })
     }
 
     /// Marks `bits` pending and wakes the worker.
     pub(crate) fn wake(&self, bits: u32) {
         self.pending.fetch_or(bits, Ordering::AcqRel);
-        let worker = self.worker.load(Ordering::Acquire);
-        if !worker.is_null() {
-            // SAFETY: a non-NULL `worker` is a live handle (type invariant);
-            // waking is allowed in any context, even once the task stopped.
-            unsafe { bindings::rvhost_worker_wake(worker) };
-        }
+        // SAFETY: an initialised handle (type invariant); waking is allowed
+        // in any context, and does nothing once the task is taken out.
+        unsafe { bindings::rvhost_worker_wake(self.handle.get()) };
     }
 
     /// Kick eventfd signals seen on queue `index`.
@@ -78,18 +84,6 @@ impl Waker {
     }
 }
 
-impl Drop for Waker {
-    fn drop(&mut self) {
-        let worker = *self.worker.get_mut();
-        if !worker.is_null() {
-            // SAFETY: we own the handle (type invariant) and nobody can wake
-            // through us any more; `Worker::drop` stopped the task before (a
-            // `Worker` holds a reference to its waker).
-            unsafe { bindings::rvhost_worker_free(worker) };
-        }
-    }
-}
-
 /// What a worker runs.
 pub(crate) trait WorkerBody: Send + Sync + 'static {
     /// Working space of the worker's own (kept off its stack, allocated
@@ -108,30 +102,31 @@ struct TaskCtx<T: WorkerBody> {
     scratch: T::Scratch,
 }
 
-/// A running worker; dropping it stops the task and waits for it.
+/// A running worker, the one owner of its task; dropping it stops the task
+/// and waits for it.
 ///
 /// # Invariants
 ///
-/// `ctx` is the `KBox` the task reads and writes, used by nobody else until
-/// the task stopped, then freed; `waker.worker` is the task's handle.
+/// `task` is a started `vhost_task`, also held by `waker`'s handle, running
+/// `task_fn::<T>` on `ctx`; `ctx` is the `KBox` the task reads and writes,
+/// used by nobody else until the task stopped, then freed.
 pub(crate) struct Worker<T: WorkerBody> {
+    task: NonNull<bindings::vhost_task>,
     ctx: NonNull<TaskCtx<T>>,
     waker: Arc<Waker>,
 }
 
 // SAFETY: stopping the task and freeing its context may happen on any thread.
 unsafe impl<T: WorkerBody> Send for Worker<T> {}
-// SAFETY: `&Worker` offers nothing.
+// SAFETY: `&Worker` offers only its waker, which is `Sync`.
 unsafe impl<T: WorkerBody> Sync for Worker<T> {}
 
 impl<T: WorkerBody> Worker<T> {
     /// Starts a worker (`rvhost-<owner pid>`, a thread of the calling
-    /// process) running `T::work` whenever `waker` has bits pending. `waker`
-    /// must be new (no worker yet).
-    pub(crate) fn spawn(target: Arc<T>, waker: Arc<Waker>, scratch: T::Scratch) -> Result<Self> {
-        if !waker.worker.load(Ordering::Acquire).is_null() {
-            return Err(EBUSY);
-        }
+    /// process) running `T::work` whenever its waker has bits pending.
+    pub(crate) fn spawn(target: Arc<T>, scratch: T::Scratch) -> Result<Self> {
+        let waker = Arc::pin_init(Waker::new(), GFP_KERNEL)?;
+        let name = CString::try_from_fmt(fmt!("rvhost-{}", kernel::current!().pid()))?;
         let ctx = KBox::into_raw(KBox::new(
             TaskCtx {
                 target,
@@ -142,23 +137,37 @@ impl<T: WorkerBody> Worker<T> {
         )?);
         // SAFETY: `task_fn::<T>` and `killed` expect exactly a `TaskCtx<T>`,
         // which lives until the task is stopped (in drop); the task does not
-        // run before `rvhost_worker_start`.
-        let worker = unsafe {
-            bindings::rvhost_worker_create(Some(Self::task_fn), Some(Self::killed), ctx.cast())
+        // run before `vhost_task_start`; the name is copied.
+        let task = unsafe {
+            bindings::vhost_task_create(
+                Some(Self::task_fn),
+                Some(Self::killed),
+                ctx.cast(),
+                name.as_char_ptr(),
+            )
         };
-        if worker.is_null() {
-            // SAFETY: no task was created; the box is ours again.
-            drop(unsafe { KBox::from_raw(ctx) });
-            return Err(ENOMEM);
-        }
-        // INVARIANT: the waker owns the handle from here on.
-        waker.worker.store(worker, Ordering::Release);
-        // SAFETY: a created, not yet started worker.
-        unsafe { bindings::rvhost_worker_start(worker) };
+        let task = match from_err_ptr(task).ok().and_then(NonNull::new) {
+            Some(task) => task,
+            None => {
+                // SAFETY: no task was created; the box is ours again.
+                drop(unsafe { KBox::from_raw(ctx) });
+                return Err(ENOMEM);
+            }
+        };
+        // SAFETY: an initialised handle of a new waker, whose task this is.
+        unsafe { bindings::rvhost_worker_publish(waker.handle.get(), task.as_ptr()) };
+        // SAFETY: a created, not yet started task.
+        unsafe { bindings::vhost_task_start(task.as_ptr()) };
         // SAFETY: `KBox::into_raw` never returns NULL.
         let ctx = unsafe { NonNull::new_unchecked(ctx) };
-        // INVARIANT: only the task uses `ctx` from here until drop stops it.
-        Ok(Self { ctx, waker })
+        // INVARIANT: a started task, published in the waker; only the task
+        // uses `ctx` from here until drop stops it.
+        Ok(Self { task, ctx, waker })
+    }
+
+    /// The worker's waker.
+    pub(crate) fn waker(&self) -> &Arc<Waker> {
+        &self.waker
     }
 
     /// One turn of the task's loop (it runs in `TASK_INTERRUPTIBLE` and
@@ -202,10 +211,13 @@ impl<T: WorkerBody> Worker<T> {
 
 impl<T: WorkerBody> Drop for Worker<T> {
     fn drop(&mut self) {
-        let worker = self.waker.worker.load(Ordering::Acquire);
-        // SAFETY: the handle the waker owns (type invariant): this stops the
-        // task and waits until it has exited; later wakes do nothing.
-        unsafe { bindings::rvhost_worker_stop(worker) };
+        // Wakers stop reaching the task before it goes away.
+        // SAFETY: the waker's initialised handle (type invariant of `Waker`).
+        unsafe { bindings::rvhost_worker_unpublish(self.waker.handle.get()) };
+        // SAFETY: our started task (type invariant), no longer reachable
+        // through the waker: this stops it, waits until it has exited and
+        // frees it.
+        unsafe { bindings::vhost_task_stop(self.task.as_ptr()) };
         // SAFETY: the task has exited, so nobody reads the context any more.
         drop(unsafe { KBox::from_raw(self.ctx.as_ptr()) });
     }
