@@ -1,30 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Forwarders to static inline kernel functions for the Rust side of
- * rvhost_net (see rvhost_helpers.h).
+ * What rvhost_net's Rust cannot call or reach in 6.12, each with its reason
+ * (contracts in rvhost_helpers.h): forwarders to inline functions and
+ * macros, reads of structures kernel::bindings leaves opaque (struct sock),
+ * and two pieces of glue: the file poll (its callbacks are reached through
+ * container_of from wait-queue entries set up by inline functions) and the
+ * worker handle's irq-safe lock. The logic is in Rust (rust/sys, rust/logic).
  */
-#include <linux/sched.h>
-#include <linux/sched/mm.h>
-#include <linux/sched/task.h>
-#include <linux/sched/vhost_task.h>
 #include <linux/highmem.h>
+#include <linux/if_tap.h>
+#include <linux/if_tun.h>
+#include <linux/if_vlan.h>
 #include <linux/mm.h>
 #include <linux/net.h>
 #include <linux/poll.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/vhost_task.h>
+#include <linux/skbuff.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include <linux/uio.h>
-#include <linux/socket.h>
-#include <linux/uaccess.h>
 #include <net/sock.h>
-#include <linux/if_vlan.h>
-#include <linux/skbuff.h>
-#include <linux/if_tun.h>
-#include <linux/if_tap.h>
-#include <linux/virtio_net.h>
 #include <net/xdp.h>
 #include "rvhost_helpers.h"
 
+/* current and mmgrab() are a macro and an inline function. */
 struct mm_struct *rvhost_current_mm_grab(void)
 {
 	struct mm_struct *mm = current->mm;
@@ -34,16 +35,19 @@ struct mm_struct *rvhost_current_mm_grab(void)
 	return mm;
 }
 
+/* mmdrop() is inline. */
 void rvhost_mmdrop(struct mm_struct *mm)
 {
 	mmdrop(mm);
 }
 
+/* access_ok() is a macro. */
 bool rvhost_access_ok(u64 addr, u64 size)
 {
 	return access_ok((void __user *)(unsigned long)addr, size);
 }
 
+/* tun_get_socket() and tap_get_socket() are inline stubs without CONFIG_TUN/CONFIG_TAP. */
 struct socket *rvhost_tap_socket(struct file *file)
 {
 	struct socket *sock = tun_get_socket(file);
@@ -51,6 +55,7 @@ struct socket *rvhost_tap_socket(struct file *file)
 	return IS_ERR(sock) ? tap_get_socket(file) : sock;
 }
 
+/* struct sock is opaque in kernel::bindings. */
 bool rvhost_sock_is_raw_packet(struct socket *sock)
 {
 	return sock->sk->sk_type == SOCK_RAW && sock->sk->sk_family == AF_PACKET;
@@ -165,71 +170,47 @@ void rvhost_worker_wake(struct rvhost_worker *w)
 	spin_unlock_irqrestore(&w->lock, flags);
 }
 
+/* __set_current_state() is a macro. */
 void rvhost_set_current_running(void)
 {
 	__set_current_state(TASK_RUNNING);
 }
 
+/* cond_resched() is a macro. */
 void rvhost_cond_resched(void)
 {
 	cond_resched();
 }
 
+/* need_resched() and signal_pending() are inline. */
 bool rvhost_busy_poll_must_end(void)
 {
 	return need_resched() || signal_pending(current);
 }
 
+/* cpu_relax() is inline. */
 void rvhost_cpu_relax(void)
 {
 	cpu_relax();
 }
 
-int rvhost_sock_send_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len)
+/* skb_peek() and skb_vlan_tag_present() are inline, struct sock opaque to Rust. */
+int rvhost_sock_queue_head_len(struct socket *sock)
 {
-	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
-
-	iov_iter_init(&msg.msg_iter, ITER_SOURCE, iov, nr, len);
-	return sock_sendmsg(sock, &msg);
-}
-
-int rvhost_sock_peek_len(struct socket *sock)
-{
-	struct sock *sk = sock->sk;
+	struct sk_buff_head *queue = &sock->sk->sk_receive_queue;
 	struct sk_buff *head;
 	unsigned long flags;
 	int len = 0;
 
-	if (sock->ops->peek_len)
-		return sock->ops->peek_len(sock);
-	spin_lock_irqsave(&sk->sk_receive_queue.lock, flags);
-	head = skb_peek(&sk->sk_receive_queue);
+	spin_lock_irqsave(&queue->lock, flags);
+	head = skb_peek(queue);
 	if (head)
 		len = head->len + (skb_vlan_tag_present(head) ? VLAN_HLEN : 0);
-	spin_unlock_irqrestore(&sk->sk_receive_queue.lock, flags);
+	spin_unlock_irqrestore(&queue->lock, flags);
 	return len;
 }
 
-int rvhost_sock_recv_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len)
-{
-	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_TRUNC };
-
-	iov_iter_init(&msg.msg_iter, ITER_DEST, iov, nr, len);
-	return sock_recvmsg(sock, &msg, MSG_DONTWAIT | MSG_TRUNC);
-}
-
-int rvhost_sock_discard(struct socket *sock)
-{
-	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_TRUNC };
-	struct kvec vec;
-	char byte;
-
-	vec.iov_base = &byte;
-	vec.iov_len = 1;
-	iov_iter_kvec(&msg.msg_iter, ITER_DEST, &vec, 1, 1);
-	return sock_recvmsg(sock, &msg, MSG_DONTWAIT | MSG_TRUNC);
-}
-
+/* get_user() and put_user() are macros (one access, where copy_from_user() may tear). */
 int rvhost_get_user_u16(u16 *value, const void __user *addr)
 {
 	return get_user(*value, (const u16 __user *)addr);
@@ -240,6 +221,7 @@ int rvhost_put_user_u16(u16 value, void __user *addr)
 	return put_user(value, (u16 __user *)addr);
 }
 
+/* kmap_local_page() and set_bit() are inline; upstream's set_bit_to_user() is static. */
 int rvhost_set_user_bit(u64 addr, unsigned int bit)
 {
 	unsigned long uaddr = (unsigned long)addr;

@@ -54,12 +54,8 @@ void rvhost_cond_resched(void);
 bool rvhost_busy_poll_must_end(void);
 /* cpu_relax(): a busy poll's pause between looks (an inline function). */
 void rvhost_cpu_relax(void);
-/* Length of the packet at the head of @sock's receive queue, 0 if none. */
-int rvhost_sock_peek_len(struct socket *sock);
-/* recvmsg of one packet into user @iov[0..@nr] (@len bytes room), non-blocking; MSG_TRUNC semantics. */
-int rvhost_sock_recv_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len);
-/* Receives and drops the packet at the head of @sock's queue. */
-int rvhost_sock_discard(struct socket *sock);
+/* Length of the skb at the head of @sock's receive queue (with its VLAN tag), 0 if none. */
+int rvhost_sock_queue_head_len(struct socket *sock);
 /*
  * get_user()/put_user() of a u16 in user memory: one 16-bit access, where a
  * two-byte copy_from_user() may copy byte by byte and so tear a field the
@@ -76,8 +72,6 @@ int rvhost_put_user_u16(u16 value, void *addr);
  * from Rust in 6.12. 0 or -EFAULT.
  */
 int rvhost_set_user_bit(u64 addr, unsigned int bit);
-/* sendmsg of @len bytes gathered from user @iov[0..@nr] (non-blocking). */
-int rvhost_sock_send_user(struct socket *sock, struct iovec *iov, unsigned long nr, size_t len);
 
 /* current->mm with an mmgrab() reference taken, or NULL for a kernel thread. */
 struct mm_struct *rvhost_current_mm_grab(void);

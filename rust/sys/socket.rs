@@ -88,38 +88,66 @@ impl BackendSocket {
     /// Sends one packet gathered from the user buffers in `iovs` (in the
     /// calling thread's address space), without blocking. Returns the bytes
     /// sent; `EAGAIN` when the socket is full.
+    // Out of line: its message would otherwise sit in the worker's frame.
+    #[inline(never)]
     pub(crate) fn send_user(&self, iovs: &mut UserIovs) -> Result<usize> {
-        let (iov, count, bytes) = iovs.raw_parts();
-        // SAFETY: `sock` is valid (type invariant); the iovecs hold user
-        // addresses, which the kernel copies from with fault checking.
-        let ret =
-            unsafe { bindings::rvhost_sock_send_user(self.sock.as_ptr(), iov, count as _, bytes) };
+        let mut msg = iovs.message(bindings::ITER_SOURCE, bindings::MSG_DONTWAIT);
+        // SAFETY: `sock` is valid (type invariant); the message's iterator
+        // covers user addresses, which the kernel copies from with fault
+        // checking.
+        let ret = unsafe { bindings::sock_sendmsg(self.sock.as_ptr(), &mut msg) };
         kernel::error::to_result(ret).map(|()| ret as usize)
     }
 
-    /// Length of the next packet waiting, 0 if none.
+    /// Length of the next packet waiting, 0 if none: the socket's own
+    /// `peek_len` (tun and macvtap have one), else the length of the skb at
+    /// the head of its receive queue (a raw `AF_PACKET` socket).
     pub(crate) fn peek_len(&self) -> usize {
-        // SAFETY: `sock` is valid (type invariant).
-        let len = unsafe { bindings::rvhost_sock_peek_len(self.sock.as_ptr()) };
+        let sock = self.sock.as_ptr();
+        // SAFETY: `sock` is valid (type invariant) and has its operations.
+        let peek_len = unsafe { (*(*sock).ops).peek_len };
+        let len = match peek_len {
+            // SAFETY: the socket's own operation on a valid socket.
+            Some(peek_len) => unsafe { peek_len(sock) },
+            // SAFETY: `sock` is valid (type invariant).
+            None => unsafe { bindings::rvhost_sock_queue_head_len(sock) },
+        };
         usize::try_from(len).unwrap_or(0)
     }
 
     /// Receives one packet into the user buffers in `iovs` without blocking.
     /// Returns the packet's full length, which exceeds the room when it was
     /// truncated.
+    // Out of line: its message would otherwise sit in the worker's frame.
+    #[inline(never)]
     pub(crate) fn recv_user(&self, iovs: &mut UserIovs) -> Result<usize> {
-        let (iov, count, bytes) = iovs.raw_parts();
-        // SAFETY: `sock` is valid (type invariant); the iovecs hold user
-        // addresses, which the kernel copies to with fault checking.
-        let ret =
-            unsafe { bindings::rvhost_sock_recv_user(self.sock.as_ptr(), iov, count as _, bytes) };
+        let mut msg = iovs.message(bindings::ITER_DEST, RECV_FLAGS);
+        // SAFETY: `sock` is valid (type invariant); the message's iterator
+        // covers user addresses, which the kernel copies to with fault
+        // checking.
+        let ret = unsafe { bindings::sock_recvmsg(self.sock.as_ptr(), &mut msg, RECV_FLAGS as _) };
         kernel::error::to_result(ret).map(|()| ret as usize)
     }
 
-    /// Receives and drops the next packet.
+    /// Receives and drops the next packet (one byte of it is copied out).
+    // Out of line: its message would otherwise sit in the worker's frame.
+    #[inline(never)]
     pub(crate) fn discard(&self) {
-        // SAFETY: `sock` is valid (type invariant).
-        unsafe { bindings::rvhost_sock_discard(self.sock.as_ptr()) };
+        let mut byte = 0u8;
+        let vec = bindings::kvec {
+            iov_base: core::ptr::from_mut(&mut byte).cast(),
+            iov_len: 1,
+        };
+        let mut msg = bindings::msghdr {
+            msg_flags: RECV_FLAGS,
+            ..Default::default()
+        };
+        // SAFETY: `msg_iter` is ours, `vec` one kernel buffer of one byte
+        // that outlives the message.
+        unsafe { bindings::iov_iter_kvec(&mut msg.msg_iter, bindings::ITER_DEST, &vec, 1, 1) };
+        // SAFETY: `sock` is valid (type invariant); the message's iterator
+        // covers `byte`.
+        unsafe { bindings::sock_recvmsg(self.sock.as_ptr(), &mut msg, RECV_FLAGS as _) };
     }
 
     /// The file that owns the socket, valid as long as `self` is.
@@ -149,6 +177,10 @@ impl Drop for BackendSocket {
         unsafe { bindings::fput(self.file.as_ptr()) };
     }
 }
+
+/// Receives never block, and report a packet's full length when it is
+/// longer than the room given.
+const RECV_FLAGS: u32 = bindings::MSG_DONTWAIT | bindings::MSG_TRUNC;
 
 /// Most user buffers one packet may be gathered from.
 pub(crate) const MAX_IOVS: usize = 64;
@@ -207,9 +239,27 @@ impl UserIovs {
         true
     }
 
-    /// The iovec array, its length and the total bytes, for a C helper.
-    pub(crate) fn raw_parts(&mut self) -> (*mut bindings::iovec, usize, usize) {
-        (self.iov.as_mut_ptr(), self.count, self.bytes)
+    /// A message whose iterator covers the buffers, `direction` `ITER_SOURCE`
+    /// (to send from them) or `ITER_DEST` (to receive into them).
+    fn message(&mut self, direction: u32, flags: u32) -> bindings::msghdr {
+        let mut msg = bindings::msghdr {
+            msg_flags: flags,
+            ..Default::default()
+        };
+        // SAFETY: `msg_iter` is ours; `iov[..count]` are user buffers of
+        // `bytes` in all (type invariant), which the kernel accesses with
+        // fault checking; the iterator refers to the iovec array, which
+        // outlives the message (it is used only while `self` is borrowed).
+        unsafe {
+            bindings::iov_iter_init(
+                &mut msg.msg_iter,
+                direction,
+                self.iov.as_ptr(),
+                self.count as _,
+                self.bytes,
+            )
+        };
+        msg
     }
 
     /// Total room (or payload) in bytes.

@@ -107,6 +107,8 @@ impl TapBatch {
     /// device's byte order) into the batch. `ENOSPC` if the frame does not
     /// fit a page (send it on its own), `ENOBUFS` if the batch is full,
     /// `EFAULT`/`EINVAL` for bad buffers or header, `ENOMEM`.
+    // Out of line, as the socket calls: the worker's own frame stays small.
+    #[inline(never)]
     pub(crate) fn add(
         &mut self,
         sock: &BackendSocket,
@@ -174,6 +176,8 @@ impl TapBatch {
 
     /// Hands the frames to `sock` (the tap they were added for) and empties
     /// the batch.
+    // Out of line: its message would otherwise sit in the worker's frame.
+    #[inline(never)]
     pub(crate) fn flush(&mut self, sock: &BackendSocket) -> Flushed {
         let flushed = Flushed {
             frames: self.frames as u64,
