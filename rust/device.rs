@@ -18,10 +18,9 @@ use crate::logic::{
     ioctl::{Stage, VhostIoctl},
     memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
+    ring_config::{VringAddr, VringConfig},
     split_ring::CallSuppression,
-    vring::{VringAddr, VringConfig},
 };
-use crate::ring::{DirtyLog, Rings};
 use crate::sys::access::user_access_ok;
 use crate::sys::bindings;
 use crate::sys::eventfd::{EventFdCtx, EventFdFile, UNBIND};
@@ -30,7 +29,8 @@ use crate::sys::mm::MmGrab;
 use crate::sys::socket::BackendSocket;
 use crate::sys::tap_batch::{Flushed, TapBatch};
 use crate::sys::worker::{FilePoll, Interest, Waker, Worker, WorkerBody};
-use crate::uarg::UserArg;
+use crate::user_addr::UserAddr;
+use crate::user_ring::{DirtyLog, Rings};
 
 mod datapath;
 mod rx;
@@ -233,7 +233,7 @@ impl Control {
     /// `RVHOST_GET_VRING_STATS` (rvhost's own): the owner reads a queue's
     /// counters. `EPERM`, `EFAULT`, `ENOBUFS` as for the vring ioctls;
     /// `EINVAL` for non-zero padding (kept for future use, as the uapi says).
-    fn get_stats(&mut self, arg: UserArg) -> Result {
+    fn get_stats(&mut self, arg: UserAddr) -> Result {
         self.check_owner()?;
         let req: bindings::rvhost_vring_stats = arg.read()?;
         if req.padding != 0 {
@@ -260,7 +260,7 @@ impl Control {
     }
 
     /// `VHOST_SET_MEM_TABLE`.
-    fn set_mem_table(&mut self, arg: UserArg) -> Result {
+    fn set_mem_table(&mut self, arg: UserAddr) -> Result {
         let header: bindings::vhost_memory = arg.read()?;
         let count = MemTable::check_header(header.nregions, header.padding, MAX_REGIONS)
             .map_err(Error::from)?;
@@ -294,7 +294,7 @@ impl Control {
 
     /// `VHOST_SET_LOG_BASE`: stored per queue; a queue in use keeps its old
     /// base and the call fails with `EFAULT` if the new bitmap is not accessible.
-    fn set_log_base(&mut self, arg: UserArg) -> Result {
+    fn set_log_base(&mut self, arg: UserAddr) -> Result {
         let base: u64 = arg.read()?;
         let mut result = Ok(());
         for vq in &mut self.vqs {
@@ -308,14 +308,14 @@ impl Control {
     }
 
     /// `VHOST_SET_LOG_FD`.
-    fn set_log_fd(&mut self, arg: UserArg) -> Result {
+    fn set_log_fd(&mut self, arg: UserAddr) -> Result {
         let fd: i32 = arg.read()?;
         self.log_ctx = bind(fd, EventFdCtx::from_fd)?;
         Ok(())
     }
 
     /// The per-ring requests (and unknown ones), after the owner check.
-    fn vring_request(&mut self, req: Option<VhostIoctl>, arg: UserArg) -> Result {
+    fn vring_request(&mut self, req: Option<VhostIoctl>, arg: UserAddr) -> Result {
         let index: u32 = arg.read()?;
         let event_idx = self.event_idx();
         let waker = self.waker.clone();
@@ -496,7 +496,7 @@ impl MiscDevice for VhostNet {
     }
 
     fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
-        Self::dispatch(this, cmd, UserArg::new(arg)).map(|()| 0)
+        Self::dispatch(this, cmd, UserAddr::new(arg)).map(|()| 0)
     }
 
     fn release(this: Arc<Self>) {
@@ -526,7 +526,7 @@ impl WorkerBody for VhostNet {
 }
 
 impl VhostNet {
-    fn dispatch(this: ArcBorrow<'_, Self>, cmd: u32, arg: UserArg) -> Result {
+    fn dispatch(this: ArcBorrow<'_, Self>, cmd: u32, arg: UserAddr) -> Result {
         if cmd == bindings::RVHOST_IOCTL_GET_VRING_STATS {
             return this.control.lock().get_stats(arg);
         }
@@ -545,7 +545,7 @@ impl VhostNet {
         }
     }
 
-    fn net_request(this: ArcBorrow<'_, Self>, req: VhostIoctl, arg: UserArg) -> Result {
+    fn net_request(this: ArcBorrow<'_, Self>, req: VhostIoctl, arg: UserAddr) -> Result {
         match req {
             VhostIoctl::GetFeatures => arg.write(&features::OFFERED),
             VhostIoctl::SetFeatures => {

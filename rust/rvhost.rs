@@ -6,14 +6,19 @@
 //! `include/uapi/linux/vhost.h`, so a VMM that drives `/dev/vhost-net` can drive
 //! it unchanged. See `Documentation/` in the repository.
 //!
-//! Layout: the crate denies `unsafe` code; `sys` (`rust/sys/`) is the one
-//! place that may use it, thin wrappers over kernel interfaces (the misc
-//! device, the owner's mm, user access, eventfds, sockets, the tap batch,
-//! the worker, debugfs, tracepoints, extra bindings), each `unsafe` block
-//! with its safety comment. `logic` is the pure, `no_std`, allocation-free
-//! logic shared with the host test crate; `device` is the driver and `ring`
-//! the rings in user memory, in safe Rust. The KUnit suites are a module of
-//! their own (`rvhost_kunit.rs`), so this one runs no tests when loaded.
+//! Layout (`Documentation/architecture.md` draws it): the crate denies
+//! `unsafe` code; `sys` (`rust/sys/`) is the one place that may use it, thin
+//! wrappers over kernel interfaces (the misc device, the owner's mm, user
+//! access, eventfds, sockets, the tap batch, the worker and its polls,
+//! debugfs, tracepoints, extra bindings), each `unsafe` block with its safety
+//! comment, over C helpers only for what Rust cannot reach in 6.12
+//! (`helpers.c`, `observe.c`). `logic` is the pure, `no_std`,
+//! allocation-free logic shared with the host test crate; in safe Rust,
+//! `device` is the driver (ioctls, then per round `device::tx` and
+//! `device::rx` over `device::datapath`), `user_ring` the split ring in the
+//! owner's memory and `user_addr` typed access at a user address. The KUnit
+//! suites are a module of their own (`rvhost_kunit.rs`), so this one runs no
+//! tests when loaded.
 
 #![deny(unsafe_code)]
 
@@ -25,10 +30,10 @@ mod device;
 mod errno;
 #[path = "logic/lib.rs"]
 pub mod logic;
-mod ring;
 #[allow(unsafe_code)]
 mod sys;
-mod uarg;
+mod user_addr;
+mod user_ring;
 
 module! {
     type: RvhostNet,

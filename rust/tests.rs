@@ -13,6 +13,7 @@ use crate::logic::{
     memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
     ratelimit::RateLimit,
+    ring_config::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
     ring_fault::RingFault,
     round::{RoundBudget, ROUND_PACKETS},
     split_ring::{
@@ -20,7 +21,6 @@ use crate::logic::{
         Segment, PACKET_DESC_LIMIT, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
     },
     tap_frame::{header_fits, TapFrameError, TapFrameGeometry, VIRTIO_NET_HDR_LEN},
-    vring::{log_bitmap_range, RingSizes, VringAddr, VringConfig},
 };
 use crate::sys::access::user_access_ok;
 use kernel::prelude::*;

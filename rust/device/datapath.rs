@@ -21,11 +21,11 @@ use crate::logic::{
     round::{busy_poll_ns, RoundBudget},
     split_ring::{consecutive_heads, Desc, Segment},
 };
-use crate::ring::{DirtyLog, Rings, UserDescs, BATCH_BYTES, MAX_BATCH};
 use crate::sys::socket::{UserIovs, MAX_IOVS};
 use crate::sys::trace;
 use crate::sys::worker::{busy_poll_must_end, cpu_relax, Waker};
-use crate::uarg::UserArg;
+use crate::user_addr::UserAddr;
+use crate::user_ring::{DirtyLog, Rings, UserDescs, BATCH_BYTES, MAX_BATCH};
 use kernel::{prelude::*, time::Ktime};
 
 /// Most RX chains one packet may use (mergeable buffers); no more than one
@@ -539,7 +539,7 @@ pub(super) fn write_to_segments(
                 .translate(gpa, want)
                 .map_err(|_| RingFault::BufferOutsideMemory)?;
             let (now, rest) = bytes.split_at(chunk as usize);
-            UserArg::new(uaddr as usize)
+            UserAddr::new(uaddr as usize)
                 .write_slice(now)
                 .map_err(|_| RingFault::BufferOutsideMemory)?;
             bytes = rest;

@@ -24,9 +24,9 @@ use crate::logic::{
     round::{RoundBudget, PACKET_DESC_LIMIT},
     split_ring::walk_chain,
 };
-use crate::ring::{DirtyLog, Rings};
 use crate::sys::socket::BackendSocket;
 use crate::sys::worker::Waker;
+use crate::user_ring::{DirtyLog, Rings};
 use kernel::prelude::*;
 
 /// Offset of `num_buffers` in `struct virtio_net_hdr_mrg_rxbuf`.

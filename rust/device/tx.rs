@@ -18,10 +18,10 @@ use crate::logic::{
     round::{RoundBudget, PACKET_DESC_LIMIT},
     split_ring::walk_chain,
 };
-use crate::ring::{Rings, MAX_BATCH};
 use crate::sys::socket::BackendSocket;
 use crate::sys::tap_batch::TapBatch;
 use crate::sys::worker::{FilePoll, Waker};
+use crate::user_ring::{Rings, MAX_BATCH};
 use kernel::prelude::*;
 
 /// What became of one frame.

@@ -8,7 +8,7 @@
 //! log address — after the write, so that a page copied by the migration
 //! before the write is copied again.
 
-use super::vring::LOG_PAGE_SIZE;
+use super::ring_config::LOG_PAGE_SIZE;
 
 /// One bit of the log: the byte at `log_base + byte`, bit `bit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

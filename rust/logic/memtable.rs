@@ -112,7 +112,7 @@ impl MemTable {
     pub fn log_ranges_ok(&self, log_base: u64, access_ok: impl Fn(u64, u64) -> bool) -> bool {
         self.regions().iter().all(|r| {
             matches!(
-                super::vring::log_bitmap_range(log_base, r.guest_phys_addr, r.memory_size),
+                super::ring_config::log_bitmap_range(log_base, r.guest_phys_addr, r.memory_size),
                 Some((start, len)) if access_ok(start, len)
             )
         })

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Typed access to an ioctl's user-space argument.
+//! Typed access at a user-space address of the owner: an ioctl's argument,
+//! a ring field, a guest buffer translated through the memory table.
 
 use kernel::{
     prelude::*,
@@ -8,23 +9,24 @@ use kernel::{
     uaccess::{UserSlice, UserSliceReader},
 };
 
-/// The user address an ioctl was passed.
+/// An address in the owner's address space (not checked until it is used:
+/// every access checks it and fails with `EFAULT`).
 #[derive(Clone, Copy)]
-pub(crate) struct UserArg(usize);
+pub(crate) struct UserAddr(usize);
 
-impl UserArg {
+impl UserAddr {
     pub(crate) fn new(addr: usize) -> Self {
         Self(addr)
     }
 
-    /// Reads a `T` from the argument (`EFAULT` if it cannot be read).
+    /// Reads a `T` at the address (`EFAULT` if it cannot be read).
     pub(crate) fn read<T: FromBytes>(self) -> Result<T> {
         UserSlice::new(self.0, core::mem::size_of::<T>())
             .reader()
             .read()
     }
 
-    /// A reader of `len` bytes starting `offset` bytes into the argument.
+    /// A reader of `len` bytes starting `offset` bytes after the address.
     pub(crate) fn reader_at(self, offset: usize, len: usize) -> UserSliceReader {
         UserSlice::new(self.0.wrapping_add(offset), len).reader()
     }
@@ -46,7 +48,7 @@ impl UserArg {
         crate::sys::uaccess_once::write_u16(self.0, value)
     }
 
-    /// Writes a `T` to the argument (`EFAULT` if it cannot be written).
+    /// Writes a `T` at the address (`EFAULT` if it cannot be written).
     pub(crate) fn write<T: AsBytes>(self, value: &T) -> Result {
         UserSlice::new(self.0, core::mem::size_of::<T>())
             .writer()

@@ -8,16 +8,16 @@
 use crate::logic::{
     dirty_log::dirty_bits,
     memtable::MemTable,
+    ring_config::{VringConfig, VHOST_VRING_F_LOG},
     ring_fault::RingFault,
     split_ring::{
         avail_event_offset, pending, used_event_offset, CallSuppression, Desc, DescReader,
         DriverState, AVAIL_ELEM_SIZE, AVAIL_IDX_OFFSET, AVAIL_RING_OFFSET, DESC_SIZE,
         USED_ELEM_SIZE, USED_IDX_OFFSET, USED_RING_OFFSET, VRING_USED_F_NO_NOTIFY,
     },
-    vring::{VringConfig, VHOST_VRING_F_LOG},
 };
 use crate::sys::eventfd::EventFdCtx;
-use crate::uarg::UserArg;
+use crate::user_addr::UserAddr;
 use core::sync::atomic::{fence, Ordering};
 
 /// Most used elements (and avail heads) moved in one copy.
@@ -39,7 +39,7 @@ pub(crate) struct UserDescs<'a> {
 }
 
 fn read_desc(uaddr: u64) -> Option<Desc> {
-    UserArg::new(uaddr as usize)
+    UserAddr::new(uaddr as usize)
         .read::<[u8; DESC_SIZE as usize]>()
         .ok()
         .map(Desc::from_le_bytes)
@@ -156,12 +156,12 @@ impl<'a> Rings<'a> {
         self.config.addr.desc_user_addr
     }
 
-    fn avail(&self, offset: u64) -> UserArg {
-        UserArg::new(self.config.addr.avail_user_addr.wrapping_add(offset) as usize)
+    fn avail(&self, offset: u64) -> UserAddr {
+        UserAddr::new(self.config.addr.avail_user_addr.wrapping_add(offset) as usize)
     }
 
-    fn used(&self, offset: u64) -> UserArg {
-        UserArg::new(self.config.addr.used_user_addr.wrapping_add(offset) as usize)
+    fn used(&self, offset: u64) -> UserAddr {
+        UserAddr::new(self.config.addr.used_user_addr.wrapping_add(offset) as usize)
     }
 
     /// Entries available past `last_avail`; a fault if the guest moved the
@@ -226,7 +226,7 @@ impl<'a> Rings<'a> {
     ) -> Result<(), RingFault> {
         let len = out.len() * DESC_SIZE as usize;
         let chunk = bytes.get_mut(..len).ok_or(RingFault::DescUnreadable)?;
-        UserArg::new(self.desc_table().wrapping_add(u64::from(first) * DESC_SIZE) as usize)
+        UserAddr::new(self.desc_table().wrapping_add(u64::from(first) * DESC_SIZE) as usize)
             .reader_at(0, len)
             .read_slice(chunk)
             .map_err(|_| RingFault::DescUnreadable)?;
