@@ -1,6 +1,8 @@
 //! Helpers shared by rvhost's userspace test programs: a tap or veth
 //! backend with a packet socket on its far side, test frames, and the vhost
-//! ioctls that take a ring state or a ring file.
+//! ioctls that take a ring state or a ring file; feature bits (`features`).
+
+pub mod features;
 
 use anyhow::{ensure, Context, Result};
 use std::fs::{File, OpenOptions};

@@ -10,17 +10,15 @@
 use crate::op::{Addr, Fd, Op, Region};
 use crate::rng::Rng;
 use crate::side::{MAP_SIZE, MEM_SIZE, NONE_PAGE, PAGE, RO_PAGE};
+use nettest::features::{
+    VIRTIO_F_ANY_LAYOUT, VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_F_VERSION_1, VIRTIO_NET_F_MRG_RXBUF,
+    VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC,
+};
 use rvhost_logic::split_ring::{
     used_event_offset, Desc, AVAIL_IDX_OFFSET, AVAIL_RING_OFFSET, USED_IDX_OFFSET,
     VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
 };
 
-const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << 15;
-const VIRTIO_F_NOTIFY_ON_EMPTY: u64 = 1 << 24;
-const VIRTIO_F_ANY_LAYOUT: u64 = 1 << 27;
-const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
-const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
-const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 /// `VHOST_VRING_F_LOG` in `SET_VRING_ADDR` flags.
 const VRING_F_LOG: u32 = 1;
 

@@ -2,13 +2,12 @@
 
 use crate::calls::{Addr, Ioctl, Region};
 use crate::context::{Fd, MEM_SIZE};
+use nettest::features::{VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX};
 
 /// An unknown request in the vhost range (`_IO(0xAF, 0x7f)`).
 const UNKNOWN_VHOST_IO: u64 = 0xaf7f;
 /// A request from another subsystem's range (`TCGETS`).
 const FOREIGN_TCGETS: u64 = 0x5401;
-const VIRTIO_F_VERSION_1: u64 = 1 << 32;
-const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 /// An address in the kernel half: never a valid user address.
 const KERNEL_ADDR: u64 = 0xffff_8880_0000_0000;
 

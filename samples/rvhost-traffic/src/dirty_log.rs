@@ -6,13 +6,13 @@
 //! log cannot cover are refused with `EFAULT`, as upstream refuses them.
 
 use crate::guest::{GuestMemory, Layout, MEM_SIZE};
-use crate::rig::{
-    open_device, own_netns, setup_queue, QueueFds, Setup, RX, TX, VIRTIO_NET_F_MRG_RXBUF,
-};
+use crate::rig::{open_device, own_netns, setup_queue, QueueFds, Setup, RX, TX};
 use crate::rx::{inject, RxRing};
 use crate::tx::{Arrivals, TxDriver};
 use crate::{frame, Backend, NET_HDR_LEN};
 use anyhow::{ensure, Result};
+use nettest::features::VHOST_F_LOG_ALL;
+use nettest::features::VIRTIO_NET_F_MRG_RXBUF;
 use nettest::{backend_and_sniffer, check, set_file};
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -25,7 +25,6 @@ use vhost::vhost_kern::vhost_binding::{
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::ioctl::ioctl_with_ref;
 
-const VHOST_F_LOG_ALL: u64 = 1 << 26;
 /// `VHOST_VRING_F_LOG`: log used-ring writes at the ring's log address.
 const VRING_F_LOG: u32 = 1;
 const PAGE: u64 = 4096;

@@ -6,12 +6,13 @@
 //! one task), a backend socket held full by a `plug` qdisc.
 
 use crate::guest::Layout;
-use crate::rig::{set_ring_addr, Setup, TxRig, RX, TX, VIRTIO_NET_F_MRG_RXBUF};
+use crate::rig::{set_ring_addr, Setup, TxRig, RX, TX};
 use crate::rx::{inject, RxRing};
 use crate::stats::VringStats;
 use crate::tx::{Arrivals, TxDriver};
 use crate::{frame, Backend, L0, NET_HDR_LEN};
 use anyhow::{bail, ensure, Context as _, Result};
+use nettest::features::VIRTIO_NET_F_MRG_RXBUF;
 use nettest::{backend_and_sniffer, check, set_file};
 use std::fs::File;
 use std::os::fd::AsRawFd;

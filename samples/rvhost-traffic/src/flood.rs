@@ -4,10 +4,11 @@
 //! every ioctl answers promptly during the flood, and `close` returns.
 
 use crate::guest::Layout;
-use crate::rig::{Setup, TxRig, RX, VIRTIO_NET_F_MRG_RXBUF, VIRTIO_RING_F_INDIRECT_DESC};
+use crate::rig::{Setup, TxRig, RX};
 use crate::rx::RxRing;
 use crate::{frame, stats, Backend, QUEUE_SIZE};
 use anyhow::{ensure, Result};
+use nettest::features::{VIRTIO_NET_F_MRG_RXBUF, VIRTIO_RING_F_INDIRECT_DESC};
 use nettest::set_file;
 use rvhost_logic::split_ring::{
     Desc, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,

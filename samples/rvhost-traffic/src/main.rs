@@ -25,7 +25,7 @@ mod tx;
 
 pub use guest::{DriverQueue, GuestMemory, Layout, BUF_SIZE, MEM_SIZE, QUEUE_SIZE};
 pub use nettest::{check, frame, set_file, sniffer_drops, Backend, TUNSETSNDBUF};
-pub use rig::{Setup, TxRig, RX, TX, VIRTIO_RING_F_INDIRECT_DESC};
+pub use rig::{Setup, TxRig, RX, TX};
 
 use anyhow::{ensure, Result};
 use clap::Parser;
@@ -176,7 +176,8 @@ fn main() -> Result<()> {
         vnet_hdr: args.vnet_hdr,
         ..Setup::new(
             args.event_idx,
-            args.mergeable.map_or(0, |_| rig::VIRTIO_NET_F_MRG_RXBUF),
+            args.mergeable
+                .map_or(0, |_| nettest::features::VIRTIO_NET_F_MRG_RXBUF),
             args.backend,
         )
     };
@@ -251,7 +252,7 @@ fn main() -> Result<()> {
 /// The TX run: `--frames` frames through the device, all checked.
 fn transmit(args: &Args) -> Result<()> {
     let extra = if args.indirect {
-        VIRTIO_RING_F_INDIRECT_DESC
+        nettest::features::VIRTIO_RING_F_INDIRECT_DESC
     } else {
         0
     };

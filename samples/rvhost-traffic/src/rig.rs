@@ -6,6 +6,9 @@
 
 use crate::guest::{GuestMemory, Layout, MEM_SIZE, QUEUE_SIZE};
 use anyhow::{Context as _, Result};
+use nettest::features::{
+    VHOST_NET_F_VIRTIO_NET_HDR, VIRTIO_F_VERSION_1, VIRTIO_NET_F_MRG_RXBUF, VIRTIO_RING_F_EVENT_IDX,
+};
 use nettest::{
     backend_and_sniffer, check, set_file, set_state, Backend, VHOST_SET_VRING_BUSYLOOP_TIMEOUT,
 };
@@ -18,12 +21,6 @@ use vhost::vhost_kern::vhost_binding::{
 };
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::ioctl::{ioctl, ioctl_with_ptr, ioctl_with_ref};
-
-pub const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << 15;
-pub const VHOST_NET_F_VIRTIO_NET_HDR: u64 = 1 << 27;
-pub const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
-pub const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
-pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 
 /// The receive queue.
 pub const RX: u32 = 0;

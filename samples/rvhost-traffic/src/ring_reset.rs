@@ -10,6 +10,7 @@ use crate::rx::{inject, RxRing};
 use crate::tx::{Arrivals, TxDriver};
 use crate::{frame, Backend, NET_HDR_LEN};
 use anyhow::{ensure, Result};
+use nettest::features::VIRTIO_F_RING_RESET;
 use nettest::{check, set_file};
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -19,8 +20,6 @@ use vhost::vhost_kern::vhost_binding::{
     vhost_vring_state, VHOST_GET_VRING_BASE, VHOST_NET_SET_BACKEND,
 };
 use vmm_sys_util::ioctl::ioctl_with_mut_ref;
-
-const VIRTIO_F_RING_RESET: u64 = 1 << 40;
 
 /// Resets queue `queue` onto `layout` (zeroed first) as a VMM does.
 fn reset_queue(

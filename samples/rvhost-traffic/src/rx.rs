@@ -5,12 +5,12 @@
 use crate::guest::{DriverQueue, GuestMemory, Layout};
 use crate::{frame, TxRig, BUF_SIZE, L0, NET_HDR_LEN, QUEUE_SIZE};
 use anyhow::{ensure, Result};
+use nettest::features::VIRTIO_NET_F_MRG_RXBUF;
 use rvhost_logic::split_ring::{Desc, VRING_DESC_F_WRITE};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 const RX: u32 = 0;
-const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << 15;
 
 /// A used element: descriptor id, bytes written.
 pub type Used = (u16, u32);

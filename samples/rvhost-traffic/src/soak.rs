@@ -7,13 +7,12 @@
 //! window in flight, so there is no legitimate reason to drop.
 
 use crate::guest::{GuestMemory, Layout};
-use crate::rig::{
-    open_device, own_netns, setup_queue, QueueFds, Setup, RX, TX, VIRTIO_NET_F_MRG_RXBUF,
-};
+use crate::rig::{open_device, own_netns, setup_queue, QueueFds, Setup, RX, TX};
 use crate::rx::RxRing;
 use crate::tx::TxDriver;
 use crate::{stats, Backend};
 use anyhow::{bail, ensure, Result};
+use nettest::features::VIRTIO_NET_F_MRG_RXBUF;
 use nettest::{backend_and_sniffer, ETHERTYPE};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

@@ -9,6 +9,7 @@ use crate::frames::{frame_matches, put_bytes, write_frame};
 use crate::interrupts;
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{fence, Ordering};
+use rvhost_logic::features;
 use rvhost_logic::split_ring::{
     need_event, Desc, VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT,
     VRING_DESC_F_WRITE, VRING_USED_F_NO_NOTIFY,
@@ -44,11 +45,13 @@ const INDIRECT_TABLES: usize = 0x20_4000;
 /// `struct virtio_net_hdr_mrg_rxbuf` (VERSION_1): 12 bytes, all zero on TX.
 const NET_HDR_LEN: usize = 12;
 
-const VIRTIO_F_VERSION_1: u64 = 1 << 32;
-const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
+/// Feature masks, from the bit numbers in rvhost's pure logic (a `no_std`
+/// crate this guest already builds; rust-vmm's bindings need `std`).
+const VIRTIO_F_VERSION_1: u64 = 1 << features::VIRTIO_F_VERSION_1;
+const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << features::VIRTIO_RING_F_EVENT_IDX;
 /// Optional features the workloads can ask for.
-pub const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
-pub const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << 15;
+pub const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << features::VIRTIO_RING_F_INDIRECT_DESC;
+pub const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << features::VIRTIO_NET_F_MRG_RXBUF;
 const STATUS_ACK: u32 = 1;
 const STATUS_DRIVER: u32 = 2;
 const STATUS_DRIVER_OK: u32 = 4;

@@ -10,6 +10,10 @@ use crate::vhost_net::{self, RamMap};
 use crate::virtio_mmio::{Event, VirtioMmio, MMIO_SIZE, NUM_QUEUES, QUEUE_NOTIFY};
 use anyhow::{Context, Result};
 use kvm_ioctls::{IoEventAddress, VmFd};
+use nettest::features::{
+    VIRTIO_F_VERSION_1, VIRTIO_NET_F_MAC, VIRTIO_NET_F_MRG_RXBUF, VIRTIO_RING_F_EVENT_IDX,
+    VIRTIO_RING_F_INDIRECT_DESC,
+};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,12 +24,6 @@ use vmm_sys_util::eventfd::EventFd;
 pub const MMIO_BASE: u64 = 0x3000_0000;
 /// The interrupt line the device's irqfd raises.
 pub const IRQ_GSI: u32 = 5;
-
-const VIRTIO_F_VERSION_1: u64 = 1 << 32;
-const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
-const VIRTIO_NET_F_MAC: u64 = 1 << 5;
-const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << 15;
-const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
 
 /// Who moves the packets.
 pub enum DataPath {

@@ -5,6 +5,7 @@
 use crate::memory::GuestRam;
 use crate::virtio_mmio::VirtioMmio;
 use anyhow::{Context, Result};
+use nettest::features::VIRTIO_RING_F_EVENT_IDX;
 use rvhost_logic::ring_fault::RingFault;
 use rvhost_logic::split_ring::{
     pending, walk_chain, CallSuppression, Desc, DescReader, DriverState, Segment, PACKET_DESC_LIMIT,
@@ -16,7 +17,6 @@ use vm_memory::{Bytes, GuestAddress};
 use vmm_sys_util::eventfd::EventFd;
 
 const TX: usize = 1;
-const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 /// The virtio-net header (VERSION_1) the device strips on TX.
 const NET_HDR_LEN: u64 = 12;
 

@@ -5,6 +5,7 @@
 use crate::memory::GuestRam;
 use crate::virtio_mmio::{VirtioMmio, QUEUE_NUM_MAX};
 use anyhow::{Context, Result};
+use nettest::features::VHOST_NET_F_VIRTIO_NET_HDR;
 use nettest::set_file;
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, RawFd};
@@ -14,11 +15,8 @@ use vhost::vhost_kern::VhostKernBackend;
 use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
 use vmm_sys_util::eventfd::EventFd;
 
-/// `VHOST_NET_F_VIRTIO_NET_HDR`: the vhost device handles the virtio-net
-/// header (the tap has none).
-const VHOST_NET_F_VIRTIO_NET_HDR: u64 = 1 << 27;
-
 /// Guest RAM as the vhost device sees it: guest-physical 0 at `host_addr`.
+#[derive(Clone, Copy, Debug)]
 pub struct RamMap {
     pub host_addr: u64,
     pub size: u64,
