@@ -14,26 +14,7 @@ mod virtio;
 use core::arch::asm;
 use core::panic::PanicInfo;
 
-/// Each byte written here is one character of guest output.
-const CONSOLE_PORT: u16 = 0x402;
-/// A byte written here ends the run with that status.
-const EXIT_PORT: u16 = 0x401;
-/// 32-bit results for the VMM's report: the kicks the driver made, then the
-/// device interrupts it took.
-const RESULT_PORT: u16 = 0x404;
-/// Where rvmm leaves the workload to run (a little-endian u32).
-const CONFIG_ADDR: usize = 0x7000;
-/// Workloads (see rvmm's `--workload`).
-const WORKLOAD_HELLO: u32 = 0;
-const WORKLOAD_SPIN: u32 = 1;
-const WORKLOAD_VIRTIO_TX: u32 = 2;
-const WORKLOAD_VIRTIO_BAD_RING: u32 = 3;
-const WORKLOAD_VIRTIO_BAD_BUFFER: u32 = 4;
-const WORKLOAD_VIRTIO_RX: u32 = 5;
-const WORKLOAD_E1000_TX: u32 = 6;
-const WORKLOAD_E1000_RX: u32 = 7;
-const WORKLOAD_E1000_ORDER: u32 = 8;
-const WORKLOAD_E1000_BAD: u32 = 9;
+use rvmm_abi::{workload, GuestConfig, CONFIG_ADDR, CONSOLE_PORT, EXIT_PORT, RESULT_PORT};
 
 fn outb(port: u16, value: u8) {
     // SAFETY: port I/O to rvmm's own ports; it has no memory effects.
@@ -98,9 +79,9 @@ fn finish(result: Result<u32, &str>, done: &str, frames: u32) -> ! {
     }
 }
 
-/// Word 6 of the config page: 1 = interrupts (set up here), 0 = polling.
-fn completion() -> virtio::Completion {
-    if config(6) != 0 {
+/// Interrupts (set up here) or polling, as the config page says.
+fn completion(config: &GuestConfig) -> virtio::Completion {
+    if config.interrupts != 0 {
         interrupts::init(virtio::IRQ_LINE, interrupts::Trigger::Edge);
         virtio::Completion::Interrupt
     } else {
@@ -108,10 +89,11 @@ fn completion() -> virtio::Completion {
     }
 }
 
-/// Reads word `i` of the config page.
-fn config(i: usize) -> u32 {
-    // SAFETY: rvmm maps guest RAM over the config page and fills it before entry.
-    unsafe { core::ptr::read_volatile((CONFIG_ADDR as *const u32).add(i)) }
+/// Reads the config page.
+fn config() -> GuestConfig {
+    // SAFETY: rvmm maps guest RAM over the config page and fills it before
+    // entry; it is aligned and any bit pattern is a valid `GuestConfig`.
+    unsafe { core::ptr::read_volatile(CONFIG_ADDR as *const GuestConfig) }
 }
 
 pub(crate) fn exit(status: u8) -> ! {
@@ -126,66 +108,54 @@ pub(crate) fn exit(status: u8) -> ! {
 #[no_mangle]
 #[link_section = ".text.start"]
 pub extern "C" fn _start() -> ! {
-    match config(0) {
-        WORKLOAD_HELLO => {
+    let config = config();
+    let (frames, size) = (config.frames, config.frame_size as usize);
+    let (base, event_idx) = (config.net_mmio_base() as usize, config.event_idx != 0);
+    match config.workload {
+        workload::HELLO => {
             print("rvmm-guest: running in 64-bit long mode\n");
             exit(0)
         }
         // Never finishes: rvmm's watchdog must end the run.
-        WORKLOAD_SPIN => loop {
+        workload::SPIN => loop {
             core::hint::spin_loop();
         },
-        w @ (WORKLOAD_VIRTIO_TX | WORKLOAD_VIRTIO_BAD_RING | WORKLOAD_VIRTIO_BAD_BUFFER) => {
+        w @ (workload::VIRTIO_TX | workload::VIRTIO_BAD_RING | workload::VIRTIO_BAD_BUFFER) => {
             let mistake = match w {
-                WORKLOAD_VIRTIO_BAD_RING => virtio::Mistake::RingOutsideRam,
-                WORKLOAD_VIRTIO_BAD_BUFFER => virtio::Mistake::BufferOutsideRam,
+                workload::VIRTIO_BAD_RING => virtio::Mistake::RingOutsideRam,
+                workload::VIRTIO_BAD_BUFFER => virtio::Mistake::BufferOutsideRam,
                 _ => virtio::Mistake::None,
             };
-            let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
-            let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
-            let indirect = config(8) & 1 != 0;
             let result = virtio::tx(
                 base,
                 frames,
                 size,
                 event_idx,
-                indirect,
-                completion(),
+                config.indirect != 0,
+                completion(&config),
                 mistake,
             );
             finish(result, "virtio-net TX done", frames)
         }
-        WORKLOAD_VIRTIO_RX => {
-            let (frames, size, event_idx) = (config(1), config(2) as usize, config(3) != 0);
-            let base = (u64::from(config(5)) << 32 | u64::from(config(4))) as usize;
-            finish(
-                virtio::rx(
-                    base,
-                    frames,
-                    size,
-                    event_idx,
-                    config(8) & 2 != 0,
-                    completion(),
-                ),
-                "virtio-net RX done, checked",
+        workload::VIRTIO_RX => finish(
+            virtio::rx(
+                base,
                 frames,
-            )
-        }
-        WORKLOAD_E1000_TX => {
-            let (frames, size) = (config(1), config(2) as usize);
-            let result = e1000::tx(frames, size, config(7) != 0);
+                size,
+                event_idx,
+                config.mrg_rxbuf != 0,
+                completion(&config),
+            ),
+            "virtio-net RX done, checked",
+            frames,
+        ),
+        workload::E1000_TX => {
+            let result = e1000::tx(frames, size, config.tdt_deferral != 0);
             finish(result, "e1000 TX done", frames)
         }
-        WORKLOAD_E1000_RX => {
-            let (frames, size) = (config(1), config(2) as usize);
-            finish(e1000::rx(frames, size), "e1000 RX done, checked", frames)
-        }
-        WORKLOAD_E1000_ORDER => finish(e1000::order(), "e1000 ordering pattern written", 0),
-        WORKLOAD_E1000_BAD => finish(
-            e1000::bad_input(config(2) as usize),
-            "e1000 bad input survived",
-            1,
-        ),
+        workload::E1000_RX => finish(e1000::rx(frames, size), "e1000 RX done, checked", frames),
+        workload::E1000_ORDER => finish(e1000::order(), "e1000 ordering pattern written", 0),
+        workload::E1000_BAD => finish(e1000::bad_input(size), "e1000 bad input survived", 1),
         _ => {
             print("rvmm-guest: unknown workload\n");
             exit(2)

@@ -1,5 +1,6 @@
-//! rvmm's e1000 on KVM: the device model (`crate::e1000`) behind PCI
-//! configuration mechanism 1 (ports 0xcf8/0xcfc), its BAR0 registers
+//! rvmm's e1000 on KVM: the device model (`crate::e1000`), its
+//! configuration space a [`PciFunction`] (reached through `crate::pci`'s
+//! bus in slot [`PCI_SLOT`]), its BAR0 registers
 //! reached by MMIO exits and, when enabled, through KVM's coalesced MMIO
 //! ring; its level-triggered INTx line driven with `KVM_IRQ_LINE`; an I/O
 //! thread that moves frames from the tap into the RX ring and fires the
@@ -15,7 +16,8 @@ use crate::coalesced_ring::{CoalescedRing, QueuedWrite};
 use crate::e1000::{Dma, Mitigation, RxOutcome, Wire, E1000};
 use crate::interrupt_state;
 use crate::memory::GuestRam;
-use crate::vcpu::MmioBus;
+use crate::pci::PciFunction;
+use crate::vcpu::{data_value, MmioBus};
 use anyhow::{Context, Result};
 use kvm_ioctls::{IoEventAddress, VmFd};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -30,9 +32,7 @@ use vmm_sys_util::eventfd::EventFd;
 /// (rvmm) writes it into the interrupt-line register.
 pub const IRQ_GSI: u32 = 11;
 /// Bus 0, device 3, function 0 (where QEMU puts its e1000 too).
-const PCI_SLOT: u32 = 3;
-const CONFIG_ADDRESS: u16 = 0xcf8;
-const CONFIG_DATA: u16 = 0xcfc;
+pub const PCI_SLOT: u32 = 3;
 /// The I/O thread's longest sleep while it holds a frame for a full RX
 /// ring: the guest's RDT write may sit in the coalesced ring, unseen,
 /// until someone drains it.
@@ -202,10 +202,9 @@ impl State {
     }
 }
 
-/// The card as rvmm's vCPU loop sees it (PCI config ports, BAR0, BAR1).
+/// The card as rvmm's vCPU loop sees it (configuration space, BAR0, BAR1).
 pub struct E1000Device {
     shared: Arc<Shared>,
-    config_address: u32,
     io_thread: Option<JoinHandle<Result<()>>>,
     _tap: OwnedFd,
 }
@@ -261,7 +260,6 @@ impl E1000Device {
             .spawn(move || io_loop(&io_shared, tap_fd))?;
         Ok(Self {
             shared,
-            config_address: 0,
             io_thread: Some(io_thread),
             _tap: tap,
         })
@@ -276,14 +274,6 @@ impl E1000Device {
     /// after applying what is still queued in the coalesced ring.
     pub fn applied_writes(&self) -> Result<Vec<AppliedWrite>> {
         Ok(self.shared.lock()?.trace.clone().unwrap_or_default())
-    }
-
-    /// The config-space register `config_address` selects, if it is ours.
-    fn selected(&self) -> Option<usize> {
-        let a = self.config_address;
-        let enabled = a & 0x8000_0000 != 0;
-        let (bus, slot, function) = ((a >> 16) & 0xff, (a >> 11) & 0x1f, (a >> 8) & 0x7);
-        (enabled && bus == 0 && slot == PCI_SLOT && function == 0).then_some((a & 0xfc) as usize)
     }
 
     /// Keeps KVM's coalesced zones on BAR0 wherever the guest put it.
@@ -326,11 +316,23 @@ impl E1000Device {
     }
 }
 
-fn dword(data: &[u8]) -> u32 {
-    let mut bytes = [0u8; 4];
-    let n = data.len().min(4);
-    bytes[..n].copy_from_slice(&data[..n]);
-    u32::from_le_bytes(bytes)
+impl PciFunction for E1000Device {
+    fn config_read(&mut self, offset: usize, size: usize) -> Result<u32> {
+        let shared = self.shared.clone();
+        let mut state = shared.lock()?;
+        let value = state.model.pci().read_sized(offset, size);
+        shared.settle(&mut state)?;
+        Ok(value)
+    }
+
+    fn config_write(&mut self, offset: usize, size: usize, value: u32) -> Result<()> {
+        let shared = self.shared.clone();
+        let mut state = shared.lock()?;
+        state.model.pci().write_sized(offset, size, value);
+        // The BARs may have moved: the coalesced zones follow BAR0.
+        self.place_zones(&mut state)?;
+        shared.settle(&mut state)
+    }
 }
 
 impl MmioBus for E1000Device {
@@ -359,7 +361,7 @@ impl MmioBus for E1000Device {
         };
         let now = shared.now();
         for (i, chunk) in data.chunks(4).enumerate() {
-            let (offset, value) = (offset + 4 * i as u64, dword(chunk));
+            let (offset, value) = (offset + 4 * i as u64, data_value(chunk));
             let State {
                 model,
                 dma,
@@ -383,20 +385,10 @@ impl MmioBus for E1000Device {
     fn pio_read(&mut self, port: u16, data: &mut [u8]) -> Result<bool> {
         let shared = self.shared.clone();
         let mut state = shared.lock()?;
-        let value = match port {
-            CONFIG_ADDRESS if data.len() == 4 => self.config_address,
-            CONFIG_DATA..=0xcff => match self.selected() {
-                Some(reg) => {
-                    let at = reg + usize::from(port - CONFIG_DATA);
-                    state.model.pci().read_sized(at, data.len())
-                }
-                None => u32::MAX, // no device there
-            },
-            _ => match Self::bar1_offset(&mut state, port) {
-                Some(offset) => state.model.io_read(offset, shared.now()),
-                None => return Ok(false),
-            },
+        let Some(offset) = Self::bar1_offset(&mut state, port) else {
+            return Ok(false);
         };
+        let value = state.model.io_read(offset, shared.now());
         data.copy_from_slice(&value.to_le_bytes()[..data.len().min(4)]);
         shared.settle(&mut state)?;
         Ok(true)
@@ -405,27 +397,14 @@ impl MmioBus for E1000Device {
     fn pio_write(&mut self, port: u16, data: &[u8]) -> Result<bool> {
         let shared = self.shared.clone();
         let mut state = shared.lock()?;
-        let value = dword(data);
-        match port {
-            CONFIG_ADDRESS if data.len() == 4 => self.config_address = value,
-            CONFIG_DATA..=0xcff => {
-                if let Some(reg) = self.selected() {
-                    let at = reg + usize::from(port - CONFIG_DATA);
-                    state.model.pci().write_sized(at, data.len(), value);
-                    self.place_zones(&mut state)?;
-                }
-            }
-            _ => match Self::bar1_offset(&mut state, port) {
-                Some(offset) => {
-                    let now = shared.now();
-                    let State {
-                        model, dma, wire, ..
-                    } = &mut *state;
-                    model.io_write(offset, value, now, dma, wire);
-                }
-                None => return Ok(false),
-            },
-        }
+        let Some(offset) = Self::bar1_offset(&mut state, port) else {
+            return Ok(false);
+        };
+        let now = shared.now();
+        let State {
+            model, dma, wire, ..
+        } = &mut *state;
+        model.io_write(offset, data_value(data), now, dma, wire);
         shared.settle(&mut state)?;
         Ok(true)
     }

@@ -9,12 +9,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 
-/// Each byte written here is one character of guest output.
-pub const CONSOLE_PORT: u16 = 0x402;
-/// A byte written here ends the run with that status.
-pub const EXIT_PORT: u16 = 0x401;
-/// 32-bit values written here are results for the report.
-pub const RESULT_PORT: u16 = 0x404;
+// The guest's console, exit and result ports (what it reports through).
+use rvmm_abi::{CONSOLE_PORT, EXIT_PORT, RESULT_PORT};
 
 /// Devices on guest-physical MMIO addresses.
 pub trait MmioBus {
@@ -39,6 +35,14 @@ pub trait MmioBus {
     fn fault(&self) -> Option<String> {
         None
     }
+}
+
+/// The little-endian value of an access's data (up to four bytes).
+pub fn data_value(data: &[u8]) -> u32 {
+    let mut bytes = [0u8; 4];
+    let n = data.len().min(4);
+    bytes[..n].copy_from_slice(&data[..n]);
+    u32::from_le_bytes(bytes)
 }
 
 /// No MMIO devices.

@@ -1,0 +1,115 @@
+//! The NIC a run offers and its wiring: a virtio-net device over one of
+//! three data paths, or the e1000, each on a tap in rvmm's own network
+//! namespace; for RX runs, a thread feeding test frames into the tap.
+
+use crate::cli::{NetBackend, RunArgs, Workload};
+use crate::coalesced_ring::CoalescedRing;
+use crate::e1000_device::{self, E1000Device, PCI_SLOT};
+use crate::net_device::{DataPath, NetDevice};
+use crate::pci::PciBus;
+use crate::traffic::{feed_tap, tap_in_own_netns};
+use crate::vcpu::{MmioBus, NoDevices};
+use crate::vm::Vm;
+use anyhow::Result;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
+use vm_memory::{Bytes, GuestAddress};
+
+/// Offset of the used ring's index (after its flags).
+const USED_IDX_OFFSET: u64 = 2;
+
+/// The NIC on the VM's bus.
+pub enum Nic {
+    None(NoDevices),
+    Virtio(Box<NetDevice>),
+    /// The e1000, the one device on PCI bus 0.
+    E1000(PciBus<E1000Device>),
+}
+
+/// The NIC and the packet socket that sees its tap.
+pub struct Devices {
+    pub nic: Nic,
+    pub sniffer: Option<OwnedFd>,
+}
+
+impl Devices {
+    /// Creates what `args` asks for on `vm` (before any thread starts: the
+    /// tap's namespace is rvmm's own).
+    pub fn attach(args: &RunArgs, vm: &Vm) -> Result<Self> {
+        if let Some(backend) = args.net {
+            let (tap, sniffer) = tap_in_own_netns()?;
+            let device = NetDevice::new(&vm.fd, data_path(backend, vm), vm.ram_map, tap)?;
+            if args.workload == Workload::VirtioRx {
+                let (ram, rx_used) = (vm.ram.clone(), device.rx_used());
+                // The guest's progress: the RX used index, once the ring is up.
+                let received = move || match rx_used.load(Ordering::Acquire) {
+                    0 => None,
+                    used => ram
+                        .read_obj::<u16>(GuestAddress(used + USED_IDX_OFFSET))
+                        .ok(),
+                };
+                feed_tap(
+                    sniffer.try_clone()?,
+                    received,
+                    args.frames,
+                    args.size as usize,
+                );
+            }
+            return Ok(Self {
+                nic: Nic::Virtio(Box::new(device)),
+                sniffer: Some(sniffer),
+            });
+        }
+        if args.workload.e1000() {
+            let (tap, sniffer) = tap_in_own_netns()?;
+            let mode = args.e1000_mode;
+            let ring = if mode.coalesced {
+                CoalescedRing::map(&vm.kvm, &vm.vcpu)?
+            } else {
+                None
+            };
+            let options = e1000_device::Options {
+                mitigation: mode.mitigation,
+                coalesced: mode.coalesced,
+                trace_writes: args.workload == Workload::E1000Order,
+            };
+            let device = E1000Device::new(vm.fd.clone(), &vm.ram, tap, ring, options)?;
+            if args.workload == Workload::E1000Rx {
+                let delivered = device.delivered();
+                let received = move || Some(delivered.load(Ordering::Acquire) as u16);
+                feed_tap(
+                    sniffer.try_clone()?,
+                    received,
+                    args.frames,
+                    args.size as usize,
+                );
+            }
+            return Ok(Self {
+                nic: Nic::E1000(PciBus::new(PCI_SLOT, device)),
+                sniffer: Some(sniffer),
+            });
+        }
+        Ok(Self {
+            nic: Nic::None(NoDevices),
+            sniffer: None,
+        })
+    }
+
+    /// The bus the vCPU's exits go to.
+    pub fn bus(&mut self) -> &mut dyn MmioBus {
+        match &mut self.nic {
+            Nic::None(none) => none,
+            Nic::Virtio(device) => device.as_mut(),
+            Nic::E1000(device) => device,
+        }
+    }
+}
+
+/// The virtio-net data path `backend` names, over the VM's RAM.
+fn data_path(backend: NetBackend, vm: &Vm) -> DataPath {
+    match backend {
+        NetBackend::Rvhost => DataPath::Vhost("/dev/rvhost-net".into(), vm.ram.clone()),
+        NetBackend::Vhost => DataPath::Vhost("/dev/vhost-net".into(), vm.ram.clone()),
+        NetBackend::User => DataPath::User(vm.ram.clone()),
+    }
+}

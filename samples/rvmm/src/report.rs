@@ -1,0 +1,96 @@
+//! What a run prints: the guest's console and a summary line, or (with
+//! `--json`) one JSON object with the counters `make run` reads.
+
+use crate::cli::{RunArgs, Workload};
+use crate::run_json;
+use crate::vcpu::RunReport;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// How a run went, as measured around it.
+pub struct Outcome {
+    pub report: RunReport,
+    /// KVM's own exit counters over the run.
+    pub kvm: BTreeMap<&'static str, u64>,
+    /// Frames checked on the tap after a TX run.
+    pub verified: Option<u32>,
+    /// The device's own counters (a vhost device's statistics), if any.
+    pub device_stats: Option<Value>,
+}
+
+/// Prints the outcome of the run `args` described.
+pub fn print(args: &RunArgs, outcome: &Outcome) {
+    if args.json {
+        println!("{}", json(args, outcome));
+        return;
+    }
+    let Outcome {
+        report,
+        kvm,
+        verified,
+        ..
+    } = outcome;
+    print!("{}", report.console);
+    if let Some(n) = verified {
+        println!("rvmm: {n} frames arrived on the tap in order, byte for byte");
+    }
+    println!(
+        "rvmm: guest exited with status {} after {:.3} s; userspace exits {:?}; KVM stats {:?}",
+        report.status, report.seconds, report.exits, kvm
+    );
+}
+
+/// The run as JSON: what every run has, plus the benchmark case and its
+/// per-packet figures for traffic runs.
+fn json(args: &RunArgs, outcome: &Outcome) -> Value {
+    let (report, kvm) = (&outcome.report, &outcome.kvm);
+    let mut out = run_json::common(report, kvm, outcome.verified);
+    let rx = matches!(args.workload, Workload::VirtioRx | Workload::E1000Rx);
+    let e1000_mode = args.e1000_mode.to_string();
+    let case = match (args.net, args.workload) {
+        (Some(net), Workload::VirtioTx | Workload::VirtioRx) => Some(run_json::Case {
+            device: "virtio-net",
+            backend: net.name(),
+            mode: if args.event_idx {
+                "event-idx"
+            } else {
+                "no-event-idx"
+            },
+            rx,
+            size: args.size,
+            packets: args.frames,
+        }),
+        (_, Workload::E1000Tx | Workload::E1000Rx) => Some(run_json::Case {
+            device: "e1000",
+            backend: "user",
+            mode: &e1000_mode,
+            rx,
+            size: args.size,
+            packets: args.frames,
+        }),
+        _ => None,
+    };
+    if let Some(case) = case {
+        case.add_to(&mut out, report, kvm, args.poll);
+        if case.device == "virtio-net" {
+            out["indirect"] = args.indirect.into();
+            out["mrg_rxbuf"] = args.mrg_rxbuf.into();
+        }
+    }
+    if let Some(stats) = &outcome.device_stats {
+        out["device_stats"] = stats.clone();
+    }
+    if let Some(pps) = out["pps"].as_f64() {
+        // A line for whoever watches a long matrix go by.
+        eprintln!(
+            "rvmm: {} {} {}: {pps:.0} pps, {:.3} exits/packet, {:.3} interrupts/packet, {:.3} kicks/packet",
+            out["device"].as_str().unwrap_or(""),
+            out["backend"].as_str().unwrap_or(""),
+            out["mode"].as_str().unwrap_or(""),
+            out["exits_per_packet"].as_f64().unwrap_or(0.0),
+            out["interrupts_per_packet"].as_f64().unwrap_or(0.0),
+            out["kicks_per_packet"].as_f64().unwrap_or(0.0),
+        );
+    }
+    out
+}
