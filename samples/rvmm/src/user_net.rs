@@ -1,47 +1,49 @@
-//! The userspace baseline: rvmm itself moves the TX ring's frames to the tap
-//! in an I/O thread (kick through the ioeventfd, interrupt through the
-//! irqfd), as a VMM without an in-kernel backend does.
+//! The userspace baseline: rvmm itself moves frames between the rings and
+//! the tap in one I/O thread per queue (kick through the ioeventfd,
+//! interrupt through the irqfd), as a VMM without an in-kernel backend does.
+//!
+//! The rings are served by rust-vmm's `virtio-queue`, an implementation
+//! independent of rvhost's own ring code, so the baseline is also a
+//! cross-check of it: the same guest driver must work over both.
 
 use crate::memory::GuestRam;
 use crate::virtio_mmio::VirtioMmio;
 use anyhow::{Context, Result};
 use nettest::features::VIRTIO_RING_F_EVENT_IDX;
-use rvhost_logic::ring_fault::RingFault;
-use rvhost_logic::split_ring::{
-    pending, walk_chain, CallSuppression, Desc, DescReader, DriverState, Segment, PACKET_DESC_LIMIT,
-};
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
+use virtio_bindings::virtio_ring::VRING_AVAIL_F_NO_INTERRUPT;
+use virtio_queue::{Queue, QueueOwnedT, QueueT};
 use vm_memory::{Bytes, GuestAddress};
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::EventFd;
 
 const TX: usize = 1;
-/// The virtio-net header (VERSION_1) the device strips on TX.
-const NET_HDR_LEN: u64 = 12;
+/// The virtio-net header (VERSION_1, `struct virtio_net_hdr_mrg_rxbuf`):
+/// stripped on TX; on RX all zero but `num_buffers`.
+const NET_HDR_LEN: usize = 12;
+/// Offset of `num_buffers` in the header.
+const NUM_BUFFERS_OFFSET: usize = 10;
+/// Largest frame the tap hands over (with offloads off, an MTU-sized one;
+/// room for more costs nothing).
+const MAX_FRAME: usize = 65536;
 
-/// Reads descriptors from guest memory.
-struct GuestDescs<'a> {
-    ram: &'a GuestRam,
-    table: u64,
-}
+/// Epoll tokens.
+const KICK: u64 = 0;
+const STOP: u64 = 1;
+const TAP: u64 = 2;
 
-fn read_desc(ram: &GuestRam, gpa: u64) -> Option<Desc> {
-    ram.read_obj::<[u8; 16]>(GuestAddress(gpa))
-        .map(Desc::from_le_bytes)
-        .ok()
-}
-
-impl DescReader for GuestDescs<'_> {
-    fn ring_desc(&mut self, index: u16) -> Result<Desc, RingFault> {
-        read_desc(self.ram, self.table + 16 * u64::from(index)).ok_or(RingFault::DescUnreadable)
-    }
-    fn indirect_desc(&mut self, table: u64, index: u16) -> Result<Desc, RingFault> {
-        table
-            .checked_add(16 * u64::from(index))
-            .and_then(|gpa| read_desc(self.ram, gpa))
-            .ok_or(RingFault::IndirectUnreadable)
-    }
+/// Why an I/O thread stopped serving its queue: the guest's ring is wrong.
+#[derive(Debug, thiserror::Error)]
+enum RingError {
+    #[error("virtio queue: {0}")]
+    Queue(#[from] virtio_queue::Error),
+    #[error("guest buffer: {0}")]
+    Buffer(#[from] std::io::Error),
+    #[error("the avail index is {0} entries ahead, more than the ring holds")]
+    AvailIndex(u16),
 }
 
 /// The running I/O threads (one per ready queue); dropping stops them.
@@ -64,28 +66,39 @@ impl UserNet {
         let event_idx = transport.driver_features & VIRTIO_RING_F_EVENT_IDX != 0;
         let stop = EventFd::new(libc::EFD_NONBLOCK)?;
         let mut threads = Vec::new();
-        for (index, queue) in transport.queues.iter().enumerate().filter(|(_, q)| q.ready) {
-            let ring = Ring {
-                ram: ram.clone(),
-                desc: queue.desc,
-                avail: queue.driver,
-                used: queue.device,
-                num: queue.num as u16,
-                event_idx,
-            };
-            let (kick, call, stop, err) = (
-                kicks[index].try_clone()?,
-                call.try_clone()?,
-                stop.try_clone()?,
-                err.try_clone()?,
+        for (index, config) in transport.queues.iter().enumerate().filter(|(_, q)| q.ready) {
+            let num = config.num as u16;
+            let mut queue = Queue::new(num).context("a virtio queue")?;
+            queue.set_size(num);
+            let halves = |a: u64| (Some(a as u32), Some((a >> 32) as u32));
+            let (lo, hi) = halves(config.desc);
+            queue.set_desc_table_address(lo, hi);
+            let (lo, hi) = halves(config.driver);
+            queue.set_avail_ring_address(lo, hi);
+            let (lo, hi) = halves(config.device);
+            queue.set_used_ring_address(lo, hi);
+            queue.set_event_idx(event_idx);
+            queue.set_ready(true);
+            anyhow::ensure!(
+                queue.is_valid(ram),
+                "queue {index}'s rings are not in guest RAM"
             );
+            let io = QueueIo {
+                ram: ram.clone(),
+                queue,
+                kick: kicks[index].try_clone()?,
+                call: call.try_clone()?,
+                stop: stop.try_clone()?,
+                tap,
+            };
+            let err = err.try_clone()?;
             let thread = std::thread::Builder::new()
                 .name(format!("rvmm-net-io{index}"))
                 .spawn(move || {
                     let served = if index == TX {
-                        ring.serve_tx(&kick, &call, &stop, tap)
+                        io.serve_tx()
                     } else {
-                        ring.serve_rx(&kick, &call, &stop, tap)
+                        io.serve_rx()
                     };
                     if served.is_err() {
                         // A malformed ring: say so and stop, as a vhost device does.
@@ -108,221 +121,180 @@ impl Drop for UserNet {
     }
 }
 
-/// Waits until one of `fds` is readable; returns which are (`None` on error).
-fn wait_readable(fds: &[RawFd]) -> Option<Vec<bool>> {
-    let mut polls: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // SAFETY: polls descriptors of ours.
-    if unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, -1) } < 0 {
-        return None;
-    }
-    Some(polls.iter().map(|p| p.revents != 0).collect())
-}
-
-struct Ring {
+/// One queue and what its I/O thread waits on.
+struct QueueIo {
     ram: GuestRam,
-    desc: u64,
-    avail: u64,
-    used: u64,
-    num: u16,
-    event_idx: bool,
+    queue: Queue,
+    kick: EventFd,
+    call: EventFd,
+    stop: EventFd,
+    tap: RawFd,
 }
 
-impl Ring {
-    /// Ring indexes, flags and event fields change under us: one atomic
-    /// 16-bit access each, never a byte-wise copy that could tear.
-    fn u16_at(&self, gpa: u64) -> u16 {
-        self.ram
-            .load::<u16>(GuestAddress(gpa), Ordering::Acquire)
-            .unwrap_or(0)
-    }
-
-    fn put_u16(&self, gpa: u64, v: u16) {
-        let _ = self.ram.store(v, GuestAddress(gpa), Ordering::Release);
-    }
-
-    /// Publishes the used index and signals the guest if it asked.
-    fn finish(&self, last_used: u16, last_avail: u16, calls: &mut CallSuppression, call: &EventFd) {
-        fence(Ordering::Release);
-        self.put_u16(self.used + 2, last_used);
-        fence(Ordering::SeqCst);
-        let driver = DriverState {
-            event_idx: self.event_idx,
-            notify_on_empty: false,
-            avail_flags: self.u16_at(self.avail),
-            used_event: self.u16_at(self.avail + 4 + 2 * u64::from(self.num)),
-            avail_empty: self.u16_at(self.avail + 2) == last_avail,
-        };
-        if calls.should_signal(last_used, driver) {
-            let _ = call.write(1);
+impl QueueIo {
+    /// An epoll set on the kick and stop eventfds (and the tap, for RX).
+    fn epoll(&self, with_tap: bool) -> Result<Epoll, RingError> {
+        let epoll = Epoll::new()?;
+        for (fd, token) in [(self.kick.as_raw_fd(), KICK), (self.stop.as_raw_fd(), STOP)] {
+            epoll.ctl(
+                ControlOperation::Add,
+                fd,
+                EpollEvent::new(EventSet::IN, token),
+            )?;
         }
+        if with_tap {
+            // Watched only while the guest has a buffer posted (see serve_rx).
+            epoll.ctl(
+                ControlOperation::Add,
+                self.tap,
+                EpollEvent::new(EventSet::empty(), TAP),
+            )?;
+        }
+        Ok(epoll)
+    }
+
+    /// Waits for the next events; `None` when told to stop. Returns whether
+    /// the tap is readable.
+    fn wait(&self, epoll: &Epoll) -> Result<Option<bool>, RingError> {
+        let mut events = [EpollEvent::default(); 3];
+        let n = loop {
+            match epoll.wait(-1, &mut events) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        let mut tap_ready = false;
+        for event in &events[..n] {
+            match event.data() {
+                STOP => return Ok(None),
+                KICK => {
+                    let _ = self.kick.read();
+                }
+                _ => tap_ready = true,
+            }
+        }
+        Ok(Some(tap_ready))
+    }
+
+    /// Signals the guest if it asked for an interrupt. virtio-queue decides
+    /// with `EVENT_IDX`; without it, it does not look at the driver's
+    /// `VRING_AVAIL_F_NO_INTERRUPT`, which is read here.
+    fn interrupt(&mut self) -> Result<(), RingError> {
+        let wanted = if self.queue.event_idx_enabled() {
+            self.queue.needs_notification(&self.ram)?
+        } else {
+            let flags = self
+                .ram
+                .load::<u16>(GuestAddress(self.queue.avail_ring()), Ordering::Acquire)
+                .map_err(virtio_queue::Error::GuestMemory)?;
+            flags & VRING_AVAIL_F_NO_INTERRUPT as u16 == 0
+        };
+        if wanted {
+            let _ = self.call.write(1);
+        }
+        Ok(())
+    }
+
+    /// Chains the driver has posted that the device has not taken (a
+    /// hostile avail index is an error: virtio-queue would only stop popping).
+    fn pending(&self) -> Result<u16, RingError> {
+        let avail = self.queue.avail_idx(&self.ram, Ordering::Acquire)?;
+        let pending = avail.0.wrapping_sub(self.queue.next_avail());
+        if pending > self.queue.size() {
+            return Err(RingError::AvailIndex(pending));
+        }
+        Ok(pending)
+    }
+
+    /// TX: waits for kicks and moves frames to the tap until told to stop.
+    fn serve_tx(mut self) -> Result<(), RingError> {
+        let epoll = self.epoll(false)?;
+        let mut frame = Vec::with_capacity(MAX_FRAME);
+        while self.wait(&epoll)?.is_some() {
+            loop {
+                let mut sent = false;
+                for _ in 0..self.pending()? {
+                    let Some(chain) = self.queue.pop_descriptor_chain(&self.ram) else {
+                        break;
+                    };
+                    let head = chain.head_index();
+                    let mut reader = chain.reader(&self.ram)?;
+                    frame.clear();
+                    reader.read_to_end(&mut frame)?;
+                    if let Some(payload) = frame.get(NET_HDR_LEN..) {
+                        // SAFETY: writes our buffer to the tap.
+                        unsafe { libc::write(self.tap, payload.as_ptr().cast(), payload.len()) };
+                    }
+                    self.queue.add_used(&self.ram, head, 0)?;
+                    sent = true;
+                }
+                if sent {
+                    self.interrupt()?;
+                }
+                // Kicks back on (with EVENT_IDX: at what was seen); once more
+                // if the driver posted meanwhile. The loop never turns kicks
+                // off: without EVENT_IDX the guest kicks for every frame.
+                self.queue.enable_notification(&self.ram)?;
+                if self.pending()? == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// RX: moves frames from the tap into the guest's buffers until told to
-    /// stop; `Err` for a malformed ring. Reads the tap only when a buffer is
-    /// available, so frames wait in the tap, not here.
-    fn serve_rx(
-        &self,
-        kick: &EventFd,
-        call: &EventFd,
-        stop: &EventFd,
-        tap: RawFd,
-    ) -> Result<(), RingFault> {
-        let (mut last_avail, mut last_used) = (0u16, 0u16);
-        let mut calls = CallSuppression::default();
-        let mut frame = vec![0u8; 65536];
-        let mut segs = [Segment::default(); 64];
+    /// stop. Reads the tap only while a buffer is posted, so frames wait in
+    /// the tap, not here; a frame larger than the buffer is dropped and the
+    /// buffer stays.
+    fn serve_rx(mut self) -> Result<(), RingError> {
+        let epoll = self.epoll(true)?;
+        let mut frame = vec![0u8; MAX_FRAME];
+        let mut header = [0u8; NET_HDR_LEN];
+        header[NUM_BUFFERS_OFFSET..].copy_from_slice(&1u16.to_le_bytes());
+        let mut watching_tap = false;
         loop {
-            let mut have_buffer = pending(self.u16_at(self.avail + 2), last_avail, self.num)? > 0;
-            if !have_buffer && self.event_idx {
-                // Kick me when you post past what I have seen.
-                self.put_u16(self.used + 4 + 8 * u64::from(self.num), last_avail);
-                fence(Ordering::SeqCst);
-                have_buffer = pending(self.u16_at(self.avail + 2), last_avail, self.num)? > 0;
+            // With EVENT_IDX: kick me when you post past what I have seen.
+            let have_buffer = self.pending()? > 0 || {
+                self.queue.enable_notification(&self.ram)?;
+                self.pending()? > 0
+            };
+            if have_buffer != watching_tap {
+                let events = if have_buffer {
+                    EventSet::IN
+                } else {
+                    EventSet::empty()
+                };
+                epoll.ctl(
+                    ControlOperation::Modify,
+                    self.tap,
+                    EpollEvent::new(events, TAP),
+                )?;
+                watching_tap = have_buffer;
             }
-            let all = [kick.as_raw_fd(), stop.as_raw_fd(), tap];
-            let fds = if have_buffer { &all[..] } else { &all[..2] };
-            let Some(ready) = wait_readable(fds) else {
+            let Some(tap_ready) = self.wait(&epoll)? else {
                 return Ok(());
             };
-            if ready[1] {
-                return Ok(());
-            }
-            if ready[0] {
-                let _ = kick.read();
-            }
-            if !have_buffer || !ready.get(2).copied().unwrap_or(false) {
+            if !have_buffer || !tap_ready {
                 continue;
             }
             // SAFETY: reads one frame from the tap into our buffer.
-            let n = unsafe { libc::read(tap, frame.as_mut_ptr().cast(), frame.len()) };
+            let n = unsafe { libc::read(self.tap, frame.as_mut_ptr().cast(), frame.len()) };
             let Ok(n) = usize::try_from(n) else { continue };
-            fence(Ordering::Acquire);
-            let head = self.u16_at(self.avail + 4 + 2 * u64::from(last_avail % self.num));
-            let mut descs = GuestDescs {
-                ram: &self.ram,
-                table: self.desc,
+            let Some(chain) = self.queue.pop_descriptor_chain(&self.ram) else {
+                continue;
             };
-            let chain = walk_chain(&mut descs, self.num, head, &mut segs, &mut {
-                PACKET_DESC_LIMIT
-            })?;
-            if chain.readable != 0 {
-                return Err(RingFault::WrongDirection);
+            let head = chain.head_index();
+            let mut writer = chain.writer(&self.ram)?;
+            if writer.available_bytes() < NET_HDR_LEN + n {
+                self.queue.go_to_previous_position();
+                continue;
             }
-            // The header (no offloads, one buffer), then the frame.
-            let mut header = [0u8; NET_HDR_LEN as usize];
-            header[10] = 1;
-            let written = self.write_chain(&segs[..chain.writable], &[&header, &frame[..n]])?;
-            // A frame larger than the buffer is dropped; the buffer stays.
-            let Some(len) = written else { continue };
-            let elem = self.used + 4 + 8 * u64::from(last_used % self.num);
-            let _ = self
-                .ram
-                .write_obj([u32::from(head), len], GuestAddress(elem));
-            last_avail = last_avail.wrapping_add(1);
-            last_used = last_used.wrapping_add(1);
-            self.finish(last_used, last_avail, &mut calls, call);
-        }
-    }
-
-    /// Writes `parts` one after the other into the buffers `segs`; the bytes
-    /// written, or `None` if they do not fit.
-    fn write_chain(&self, segs: &[Segment], parts: &[&[u8]]) -> Result<Option<u32>, RingFault> {
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        let room: usize = segs.iter().map(|s| s.len as usize).sum();
-        if total > room {
-            return Ok(None);
-        }
-        let (mut seg, mut at) = (0, 0u64);
-        for part in parts {
-            let mut part: &[u8] = part;
-            while !part.is_empty() {
-                let s = segs[seg];
-                let n = part.len().min((u64::from(s.len) - at) as usize);
-                self.ram
-                    .write_slice(&part[..n], GuestAddress(s.addr + at))
-                    .map_err(|_| RingFault::BufferOutsideMemory)?;
-                part = &part[n..];
-                at += n as u64;
-                if at == u64::from(s.len) {
-                    seg += 1;
-                    at = 0;
-                }
-            }
-        }
-        Ok(Some(total as u32))
-    }
-
-    /// TX: waits for kicks and moves frames to the tap until told to stop;
-    /// `Err` for a malformed ring.
-    fn serve_tx(
-        &self,
-        kick: &EventFd,
-        call: &EventFd,
-        stop: &EventFd,
-        tap: RawFd,
-    ) -> Result<(), RingFault> {
-        let (mut last_avail, mut last_used) = (0u16, 0u16);
-        let mut calls = CallSuppression::default();
-        let mut frame = Vec::with_capacity(65536);
-        let mut segs = [Segment::default(); 64];
-        loop {
-            match wait_readable(&[kick.as_raw_fd(), stop.as_raw_fd()]) {
-                Some(ready) if !ready[1] => {}
-                _ => return Ok(()),
-            }
-            let _ = kick.read();
-            loop {
-                let avail_idx = self.u16_at(self.avail + 2);
-                let n = pending(avail_idx, last_avail, self.num)?;
-                if n == 0 {
-                    if self.event_idx {
-                        // Kick me when you go past what I have seen.
-                        self.put_u16(self.used + 4 + 8 * u64::from(self.num), last_avail);
-                    }
-                    fence(Ordering::SeqCst);
-                    if self.u16_at(self.avail + 2) == last_avail {
-                        break;
-                    }
-                    continue;
-                }
-                fence(Ordering::Acquire);
-                for _ in 0..n {
-                    let head = self.u16_at(self.avail + 4 + 2 * u64::from(last_avail % self.num));
-                    let mut descs = GuestDescs {
-                        ram: &self.ram,
-                        table: self.desc,
-                    };
-                    let chain = walk_chain(&mut descs, self.num, head, &mut segs, &mut {
-                        PACKET_DESC_LIMIT
-                    })?;
-                    frame.clear();
-                    for s in &segs[..chain.readable] {
-                        let start = frame.len();
-                        frame.resize(start + s.len as usize, 0);
-                        self.ram
-                            .read_slice(&mut frame[start..], GuestAddress(s.addr))
-                            .map_err(|_| RingFault::BufferOutsideMemory)?;
-                    }
-                    if let Some(payload) = frame.get(NET_HDR_LEN as usize..) {
-                        // SAFETY: writes our buffer to the tap.
-                        unsafe { libc::write(tap, payload.as_ptr().cast(), payload.len()) };
-                    }
-                    let elem = self.used + 4 + 8 * u64::from(last_used % self.num);
-                    let _ = self
-                        .ram
-                        .write_obj([u32::from(head), 0u32], GuestAddress(elem));
-                    last_avail = last_avail.wrapping_add(1);
-                    last_used = last_used.wrapping_add(1);
-                }
-                self.finish(last_used, last_avail, &mut calls, call);
-            }
+            writer.write_all(&header)?;
+            writer.write_all(&frame[..n])?;
+            self.queue
+                .add_used(&self.ram, head, (NET_HDR_LEN + n) as u32)?;
+            self.interrupt()?;
         }
     }
 }
