@@ -20,9 +20,15 @@
 # power-off). Timing is the host's business: this kernel's clock (jiffies under
 # nested TCG) runs slower than the wall clock.
 #
+# With rvt.mode=migrate (scripts/qemu-migrate-test) it tests NIC 0 only, across
+# a live migration: one TCP stream each way, during which it prints
+# GUEST-MIGRATE-WINDOW (the host migrates it to a new QEMU then), so that the
+# streams' results come from the new QEMU; then a ping (ping_after_migration).
+#
 # Kernel command line: rvt.nics=NAME0,NAME1,... (configuration of NIC N),
 # rvt.kib=K (KiB per TCP stream), rvt.streams=S (parallel streams per
-# direction on a multi-queue NIC), rvt.timeout=SECS (per transfer).
+# direction on a multi-queue NIC), rvt.timeout=SECS (per transfer),
+# rvt.mode=migrate.
 #
 # Output, one line per check (read by scripts/qemu-guest-test):
 #   GUEST-RESULT <iface> <config> <check> pass|fail [key=value ...]
@@ -39,7 +45,7 @@ mkdir -p /tmp
 read -r up _ </proc/uptime
 echo "GUEST-BOOT uptime=$up"
 
-NICS= KIB=512 STREAMS=4 TMO=300
+NICS= KIB=512 STREAMS=4 TMO=300 MODE=test
 read -r cmdline </proc/cmdline
 for w in $cmdline; do
 	case "$w" in
@@ -47,6 +53,7 @@ for w in $cmdline; do
 	rvt.kib=*) KIB=${w#rvt.kib=} ;;
 	rvt.streams=*) STREAMS=${w#rvt.streams=} ;;
 	rvt.timeout=*) TMO=${w#rvt.timeout=} ;;
+	rvt.mode=*) MODE=${w#rvt.mode=} ;;
 	esac
 done
 
@@ -124,6 +131,43 @@ irq_snapshot() {
 	awk -v p="$1-" 'index($NF, p) == 1 { printf "%s=%s ", substr($NF, length(p) + 1), $2 }' /proc/interrupts
 }
 
+# Carrier: virtio-net reports link up once QEMU has the tap attached.
+wait_carrier() { # IFACE
+	local i=0 s
+	while read -r s <"/sys/class/net/$1/operstate" && [ "$s" != up ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# Both streams with their results (res tcp_tx, res tcp_rx).
+tcp_both() { # HOST
+	local s v
+	tcp_tx "$1" /tmp/blob "$BLOB_SUM" $((KIB * 1024)) >/tmp/tx &
+	tcp_rx "$1" $((KIB * 1024)) >/tmp/rx &
+	wait
+	for s in tx rx; do
+		set -- $(cat /tmp/$s)
+		[ "$1" = ok ] && v=pass || v=fail
+		res tcp_$s $v "bytes=$2" "$3"
+	done
+}
+
+# Live migration of this guest while its streams run (rvt.mode=migrate).
+migrate_test() { # IFACE N
+	ifc=$1 cfg=migrate host=10.0.$2.1
+	wait_carrier "$ifc"
+	echo "GUEST-NIC-START $ifc $cfg"
+	set -- $(ping_check "$host" 56)
+	res ping_before_migration "${1:-fail}" "$2"
+	# The host migrates once it sees this line, while the streams run.
+	(sleep 1; echo "GUEST-MIGRATE-WINDOW") &
+	tcp_both "$host"
+	set -- $(ping_check "$host" 56)
+	res ping_after_migration "${1:-fail}" "$2"
+	echo "GUEST-NIC-DONE $ifc $cfg"
+}
+
 test_nic() { # IFACE N CONFIG
 	ifc=$1 n=$2 cfg=$3 host=10.0.$2.1
 	local vdev nq feats i size v s
@@ -133,12 +177,7 @@ test_nic() { # IFACE N CONFIG
 	for q in /sys/class/net/"$ifc"/queues/tx-*; do nq=$((nq + 1)); done
 	read -r feats <"/sys/class/net/$ifc/device/features"
 	echo "GUEST-INFO $ifc $cfg virtio=$vdev queues=$nq features=$feats"
-	# Carrier: virtio-net reports link up once QEMU has the tap attached.
-	i=0
-	while read -r s <"/sys/class/net/$ifc/operstate" && [ "$s" != up ] && [ $i -lt 50 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_carrier "$ifc"
 	echo "GUEST-NIC-START $ifc $cfg"
 
 	# One size after the other: busybox pings running at once lose replies
@@ -148,14 +187,7 @@ test_nic() { # IFACE N CONFIG
 		res "ping_$size" "${1:-fail}" "$2"
 	done
 
-	tcp_tx "$host" /tmp/blob "$BLOB_SUM" $((KIB * 1024)) >/tmp/tx &
-	tcp_rx "$host" $((KIB * 1024)) >/tmp/rx &
-	wait
-	for s in tx rx; do
-		set -- $(cat /tmp/$s)
-		[ "$1" = ok ] && v=pass || v=fail
-		res tcp_$s $v "bytes=$2" "$3"
-	done
+	tcp_both "$host"
 
 	if [ "$nq" -gt 1 ]; then
 		mq_test
@@ -238,6 +270,10 @@ BLOB_SUM=${BLOB_SUM%% *}
 
 for e in $(echo "$list" | tr ' ' '\n' | sort -n); do
 	n=${e%%:*} ifc=${e#*:}
+	if [ "$MODE" = migrate ]; then
+		migrate_test "$ifc" "$n"
+		break
+	fi
 	cfg=$(nth "$n" $NICS)
 	test_nic "$ifc" "$n" "${cfg:-nic$n}"
 done
