@@ -36,62 +36,28 @@ impl Devices {
     /// Creates what `args` asks for on `vm` (before any thread starts: the
     /// tap's namespace is rvmm's own).
     pub fn attach(args: &RunArgs, vm: &Vm) -> Result<Self> {
-        if let Some(backend) = args.net {
-            let (tap, sniffer) = tap_in_own_netns()?;
-            let device = NetDevice::new(&vm.fd, data_path(backend, vm), vm.ram_map, tap)?;
-            if args.workload == Workload::VirtioRx {
-                let (ram, rx_used) = (vm.ram.clone(), device.rx_used());
-                // The guest's progress: the RX used index, once the ring is up.
-                let received = move || match rx_used.load(Ordering::Acquire) {
-                    0 => None,
-                    used => ram
-                        .read_obj::<u16>(GuestAddress(used + USED_IDX_OFFSET))
-                        .ok(),
-                };
-                feed_tap(
-                    sniffer.try_clone()?,
-                    received,
-                    args.frames,
-                    args.size as usize,
-                );
-            }
+        if args.net.is_none() && !args.workload.e1000() {
             return Ok(Self {
-                nic: Nic::Virtio(Box::new(device)),
-                sniffer: Some(sniffer),
+                nic: Nic::None(NoDevices),
+                sniffer: None,
             });
         }
-        if args.workload.e1000() {
-            let (tap, sniffer) = tap_in_own_netns()?;
-            let mode = args.e1000_mode;
-            let ring = if mode.coalesced {
-                CoalescedRing::map(&vm.kvm, &vm.vcpu)?
-            } else {
-                None
-            };
-            let options = e1000_device::Options {
-                mitigation: mode.mitigation,
-                coalesced: mode.coalesced,
-                trace_writes: args.workload == Workload::E1000Order,
-            };
-            let device = E1000Device::new(vm.fd.clone(), &vm.ram, tap, ring, options)?;
-            if args.workload == Workload::E1000Rx {
-                let delivered = device.delivered();
-                let received = move || Some(delivered.load(Ordering::Acquire) as u16);
-                feed_tap(
-                    sniffer.try_clone()?,
-                    received,
-                    args.frames,
-                    args.size as usize,
-                );
-            }
-            return Ok(Self {
-                nic: Nic::E1000(PciBus::new(PCI_SLOT, device)),
-                sniffer: Some(sniffer),
-            });
+        let (tap, sniffer) = tap_in_own_netns()?;
+        let (nic, received) = match args.net {
+            Some(backend) => virtio_nic(args, vm, backend, tap)?,
+            None => e1000_nic(args, vm, tap)?,
+        };
+        if let Some(received) = received {
+            feed_tap(
+                sniffer.try_clone()?,
+                received,
+                args.frames,
+                args.size as usize,
+            );
         }
         Ok(Self {
-            nic: Nic::None(NoDevices),
-            sniffer: None,
+            nic,
+            sniffer: Some(sniffer),
         })
     }
 
@@ -103,6 +69,51 @@ impl Devices {
             Nic::E1000(device) => device,
         }
     }
+}
+
+/// How far the guest has received (a wrapping count), for an RX run's feeder.
+type Received = Box<dyn Fn() -> Option<u16> + Send>;
+
+/// The virtio-net device over `backend`'s data path, and for an RX run the
+/// guest's progress: the RX used index, once the ring is up.
+fn virtio_nic(
+    args: &RunArgs,
+    vm: &Vm,
+    backend: NetBackend,
+    tap: OwnedFd,
+) -> Result<(Nic, Option<Received>)> {
+    let device = NetDevice::new(&vm.fd, data_path(backend, vm), vm.ram_map, tap)?;
+    let received = (args.workload == Workload::VirtioRx).then(|| {
+        let (ram, rx_used) = (vm.ram.clone(), device.rx_used());
+        Box::new(move || match rx_used.load(Ordering::Acquire) {
+            0 => None,
+            used => ram
+                .read_obj::<u16>(GuestAddress(used + USED_IDX_OFFSET))
+                .ok(),
+        }) as Received
+    });
+    Ok((Nic::Virtio(Box::new(device)), received))
+}
+
+/// The e1000 in `args.e1000_mode`, and for an RX run the frames it delivered.
+fn e1000_nic(args: &RunArgs, vm: &Vm, tap: OwnedFd) -> Result<(Nic, Option<Received>)> {
+    let mode = args.e1000_mode;
+    let ring = if mode.coalesced {
+        CoalescedRing::map(&vm.kvm, &vm.vcpu)?
+    } else {
+        None
+    };
+    let options = e1000_device::Options {
+        mitigation: mode.mitigation,
+        coalesced: mode.coalesced,
+        trace_writes: args.workload == Workload::E1000Order,
+    };
+    let device = E1000Device::new(vm.fd.clone(), &vm.ram, tap, ring, options)?;
+    let received = (args.workload == Workload::E1000Rx).then(|| {
+        let delivered = device.delivered();
+        Box::new(move || Some(delivered.load(Ordering::Acquire) as u16)) as Received
+    });
+    Ok((Nic::E1000(PciBus::new(PCI_SLOT, device)), received))
 }
 
 /// The virtio-net data path `backend` names, over the VM's RAM.
