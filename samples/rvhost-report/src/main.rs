@@ -1,6 +1,8 @@
 //! rvhost-report: turns the run matrix's runs.jsonl into results.json, a
-//! Markdown report and SVG plots, and validates results.json files.
+//! Markdown report and SVG plots, and validates results.json files; also
+//! summarises `scripts/bench-net`'s runs (`bench-net`).
 
+mod bench_net;
 mod build;
 mod markdown;
 mod perf;
@@ -49,6 +51,15 @@ enum Command {
         /// The results.json to check.
         results: PathBuf,
     },
+    /// Summarise scripts/bench-net's runs (rvhost beside upstream per case,
+    /// medians, spreads and ratios; latency): print Markdown tables, write
+    /// the runs and the summary as JSON.
+    BenchNet {
+        /// One JSON object per line, one per rvhost-traffic run.
+        runs: PathBuf,
+        /// The JSON to write.
+        out: PathBuf,
+    },
 }
 
 fn run() -> Result<ExitCode> {
@@ -78,6 +89,10 @@ fn run() -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::from(EXIT_PERF));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchNet { runs, out } => {
+            print!("{}", bench_net::write(&runs, &out)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { results } => {
