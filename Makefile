@@ -11,7 +11,7 @@ MODULE := rvhost_net.ko
 INSTALL_MOD_PATH ?=
 DESTDIR ?=
 
-.PHONY: all module module-kunit setup kernel kdir check run soak fuzz clean clippy fmt fmt-check install check-install qemu-guest
+.PHONY: all module module-kunit setup kernel kdir check check-long run soak fuzz clean clippy fmt fmt-check install check-install qemu-guest
 
 all: module
 
@@ -52,6 +52,11 @@ fmt-check:
 
 check:
 	scripts/check
+
+# make check with the in-kernel tests' long tier (upstream anchors, every
+# rvmm back end and e1000 mode, every real-client configuration, migration).
+check-long:
+	scripts/check --long
 
 run:
 	scripts/run $(ARGS)
