@@ -394,7 +394,8 @@ impl Control {
     }
 
     /// `VHOST_NET_SET_BACKEND`, after the argument was read. Everything the
-    /// new backend needs (its poll, a tap's TX batch, the ring's used index)
+    /// new backend needs (its poll, a tap's TX batch or RX ring view, the
+    /// ring's used index)
     /// is got before anything changes: on any error the queue keeps its old
     /// backend, still polled.
     fn set_backend(&mut self, index: u32, fd: i32) -> Result {
@@ -408,7 +409,7 @@ impl Control {
         if !vq.access_ok(mem, features) {
             return Err(EFAULT);
         }
-        let socket = bind(fd, BackendSocket::from_fd)?;
+        let mut socket = bind(fd, BackendSocket::from_fd)?;
         let unchanged = match (&socket, &vq.backend) {
             (Some(new), Some(old)) => new.same_socket(old),
             (None, None) => true,
@@ -418,6 +419,9 @@ impl Control {
             return Ok(());
         }
         let queue = index as usize;
+        if let (Some(sock), RX) = (socket.as_mut(), queue) {
+            sock.receive_in_batches()?;
+        }
         let (poll, batch, used_idx) = match (&socket, &self.waker) {
             (Some(sock), Some(waker)) => {
                 let interest = if queue == RX {

@@ -14,10 +14,12 @@
 #include <linux/mm.h>
 #include <linux/net.h>
 #include <linux/poll.h>
+#include <linux/ptr_ring.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/vhost_task.h>
+#include <linux/skb_array.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -208,6 +210,36 @@ int rvhost_sock_queue_head_len(struct socket *sock)
 		len = head->len + (skb_vlan_tag_present(head) ? VLAN_HLEN : 0);
 	spin_unlock_irqrestore(&queue->lock, flags);
 	return len;
+}
+
+/* tun_get_tx_ring() and tap_get_ptr_ring() are inline stubs without CONFIG_TUN/CONFIG_TAP. */
+struct ptr_ring *rvhost_tap_rx_ring(struct file *file)
+{
+	struct ptr_ring *ring = tun_get_tx_ring(file);
+
+	if (IS_ERR(ring))
+		ring = tap_get_ptr_ring(file);
+	return IS_ERR(ring) ? NULL : ring;
+}
+
+/* ptr_ring_consume_batched() is inline. */
+int rvhost_ptr_ring_consume_batched(struct ptr_ring *ring, void **packets, int n)
+{
+	return ptr_ring_consume_batched(ring, packets, n);
+}
+
+/* ptr_ring_unconsume() is inline; tun_ptr_free() frees skbs and tun's XDP frames alike. */
+void rvhost_ptr_ring_unconsume(struct ptr_ring *ring, void **packets, int n)
+{
+	ptr_ring_unconsume(ring, packets, n, tun_ptr_free);
+}
+
+/* tun_is_xdp_frame(), tun_ptr_to_xdp() and __skb_array_len_with_tag() are inline. */
+int rvhost_tap_ptr_len(void *packet)
+{
+	if (tun_is_xdp_frame(packet))
+		return tun_ptr_to_xdp(packet)->len;
+	return __skb_array_len_with_tag(packet);
 }
 
 /* get_user() and put_user() are macros (one access, where copy_from_user() may tear). */

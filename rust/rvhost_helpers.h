@@ -108,6 +108,22 @@ void rvhost_xdp_buff_init(struct xdp_buff *xdp, void *buf, unsigned int buflen,
 			  unsigned int headroom, unsigned int frame);
 
 /*
+ * RX batching from a tap (rust/sys/tap_rx_ring.rs): tap_rx_ring: the
+ * ptr_ring a tap (tun_get_tx_ring) or macvtap (tap_get_ptr_ring) queues its
+ * packets on, NULL for other files (inline stubs without CONFIG_TUN or
+ * CONFIG_TAP); consume_batched: takes up to @n packets off its head (an
+ * inline function); unconsume: puts @n back at its head in order, freeing
+ * what no longer fits (inline); tap_ptr_len: a packet's length with its
+ * VLAN tag (skbs and tun's tagged XDP frames are told apart by inline
+ * functions).
+ */
+struct ptr_ring;
+struct ptr_ring *rvhost_tap_rx_ring(struct file *file);
+int rvhost_ptr_ring_consume_batched(struct ptr_ring *ring, void **packets, int n);
+void rvhost_ptr_ring_unconsume(struct ptr_ring *ring, void **packets, int n);
+int rvhost_tap_ptr_len(void *packet);
+
+/*
  * Tracepoints rvhost:rvhost_round, rvhost:rvhost_notify, rvhost:rvhost_ring_error
  * (rvhost_trace.h); queue 0 is RX, 1 TX; dev is the device's debugfs number.
  */

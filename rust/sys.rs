@@ -12,6 +12,7 @@ pub(crate) mod miscdev;
 pub(crate) mod mm;
 pub(crate) mod socket;
 pub(crate) mod tap_batch;
+pub(crate) mod tap_rx_ring;
 pub(crate) mod trace;
 pub(crate) mod uaccess_once;
 pub(crate) mod worker;

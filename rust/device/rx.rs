@@ -47,7 +47,7 @@ struct RxRound<'a> {
     settings: Settings,
     mem: &'a MemTable,
     rings: Rings<'a>,
-    sock: &'a BackendSocket,
+    sock: &'a mut BackendSocket,
     stats: &'a mut QueueStats,
     /// Where the packets' buffers are logged, with `VHOST_F_LOG_ALL`.
     log: Option<DirtyLog<'a>>,
@@ -64,7 +64,7 @@ impl Control {
         };
         let mut progress = round.progress();
         let vq = &mut *round.vq;
-        let Some(sock) = vq.backend.as_ref() else {
+        let Some(sock) = vq.backend.as_mut() else {
             return;
         };
         let mut rx = RxRound {

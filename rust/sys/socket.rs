@@ -5,7 +5,8 @@
 //! `AF_PACKET` socket.
 
 use crate::sys::bindings;
-use core::{mem::MaybeUninit, ptr::NonNull};
+use crate::sys::tap_rx_ring::TapRxRing;
+use core::{ffi::c_void, mem::MaybeUninit, ptr::NonNull};
 use kernel::{error::from_err_ptr, prelude::*, uaccess::UserSlice};
 
 /// A backend socket and the file that keeps it alive.
@@ -20,6 +21,8 @@ pub(crate) struct BackendSocket {
     /// A tap's or macvtap's socket (else a raw `AF_PACKET` socket): both
     /// take batches of frames in tun's XDP format.
     tap: bool,
+    /// An RX queue's tap: packets taken off its ring in batches.
+    rx_ring: Option<KBox<TapRxRing>>,
 }
 
 // SAFETY: file references may be released from any thread; sockets are used
@@ -55,6 +58,7 @@ impl BackendSocket {
                 file,
                 sock,
                 tap: false,
+                rx_ring: None,
             }),
             Some(file) => {
                 // SAFETY: drop the reference sockfd_lookup took (sockfd_put).
@@ -76,6 +80,7 @@ impl BackendSocket {
                 file,
                 sock,
                 tap: true,
+                rx_ring: None,
             }),
             None => {
                 // SAFETY: drop the reference fget took.
@@ -99,10 +104,26 @@ impl BackendSocket {
         kernel::error::to_result(ret).map(|()| ret as usize)
     }
 
-    /// Length of the next packet waiting, 0 if none: the socket's own
-    /// `peek_len` (tun and macvtap have one), else the length of the skb at
-    /// the head of its receive queue (a raw `AF_PACKET` socket).
-    pub(crate) fn peek_len(&self) -> usize {
+    /// Takes what this socket receives off its tap's ring in batches (for
+    /// an RX queue; a raw socket has no such ring and stays as it is).
+    /// Allocates: called when the backend is set, never on the data path.
+    pub(crate) fn receive_in_batches(&mut self) -> Result {
+        if self.tap && self.rx_ring.is_none() {
+            // SAFETY: `file` is valid and outlives `rx_ring`, which `drop`
+            // releases before the file.
+            self.rx_ring = unsafe { TapRxRing::new(self.file.as_ptr()) }?;
+        }
+        Ok(())
+    }
+
+    /// Length of the next packet waiting, 0 if none: from the batch taken
+    /// off a tap's ring, else the socket's own `peek_len` (tun and macvtap
+    /// have one), else the length of the skb at the head of its receive
+    /// queue (a raw `AF_PACKET` socket).
+    pub(crate) fn peek_len(&mut self) -> usize {
+        if let Some(ring) = self.rx_ring.as_mut() {
+            return ring.peek_len();
+        }
         let sock = self.sock.as_ptr();
         // SAFETY: `sock` is valid (type invariant) and has its operations.
         let peek_len = unsafe { (*(*sock).ops).peek_len };
@@ -120,19 +141,15 @@ impl BackendSocket {
     /// truncated.
     // Out of line: its message would otherwise sit in the worker's frame.
     #[inline(never)]
-    pub(crate) fn recv_user(&self, iovs: &mut UserIovs) -> Result<usize> {
+    pub(crate) fn recv_user(&mut self, iovs: &mut UserIovs) -> Result<usize> {
         let mut msg = iovs.message(bindings::ITER_DEST, RECV_FLAGS);
-        // SAFETY: `sock` is valid (type invariant); the message's iterator
-        // covers user addresses, which the kernel copies to with fault
-        // checking.
-        let ret = unsafe { bindings::sock_recvmsg(self.sock.as_ptr(), &mut msg, RECV_FLAGS as _) };
-        kernel::error::to_result(ret).map(|()| ret as usize)
+        self.receive(&mut msg, iovs.bytes())
     }
 
     /// Receives and drops the next packet (one byte of it is copied out).
     // Out of line: its message would otherwise sit in the worker's frame.
     #[inline(never)]
-    pub(crate) fn discard(&self) {
+    pub(crate) fn discard(&mut self) {
         let mut byte = 0u8;
         let vec = bindings::kvec {
             iov_base: core::ptr::from_mut(&mut byte).cast(),
@@ -145,9 +162,37 @@ impl BackendSocket {
         // SAFETY: `msg_iter` is ours, `vec` one kernel buffer of one byte
         // that outlives the message.
         unsafe { bindings::iov_iter_kvec(&mut msg.msg_iter, bindings::ITER_DEST, &vec, 1, 1) };
-        // SAFETY: `sock` is valid (type invariant); the message's iterator
-        // covers `byte`.
-        unsafe { bindings::sock_recvmsg(self.sock.as_ptr(), &mut msg, RECV_FLAGS as _) };
+        // Dropped whether it arrives or not.
+        let _ = self.receive(&mut msg, 1);
+    }
+
+    /// `recvmsg` of the next packet into `msg`'s iterator (`len` bytes of
+    /// room). With a batch, the packet taken off the ring goes as
+    /// `msg_control` straight to the socket's own operation, which frees it
+    /// whatever happens (`sock_recvmsg`'s security hook could refuse the
+    /// call before the socket sees the packet, and leak it).
+    fn receive(&mut self, msg: &mut bindings::msghdr, len: usize) -> Result<usize> {
+        let sock = self.sock.as_ptr();
+        // SAFETY: `sock` is valid (type invariant) and has its operations.
+        let recvmsg = unsafe { (*(*sock).ops).recvmsg };
+        let ret = match (self.rx_ring.as_mut(), recvmsg) {
+            (Some(ring), Some(recvmsg)) => {
+                let packet: *mut c_void = ring.take();
+                if packet.is_null() {
+                    return Err(EAGAIN);
+                }
+                msg.__bindgen_anon_1.msg_control = packet;
+                // SAFETY: `sock` is valid (type invariant); a tap's `recvmsg`
+                // takes a packet of its own ring as `msg_control` and frees
+                // it; the iterator covers `len` bytes of buffers the kernel
+                // accesses with fault checking.
+                unsafe { recvmsg(sock, msg, len, RECV_FLAGS as _) }
+            }
+            // SAFETY: `sock` is valid (type invariant); the message's
+            // iterator covers buffers the kernel accesses with fault checking.
+            _ => unsafe { bindings::sock_recvmsg(sock, msg, RECV_FLAGS as _) },
+        };
+        kernel::error::to_result(ret).map(|()| ret as usize)
     }
 
     /// The file that owns the socket, valid as long as `self` is.
@@ -173,6 +218,8 @@ impl BackendSocket {
 
 impl Drop for BackendSocket {
     fn drop(&mut self) {
+        // Packets taken off the tap's ring go back to it while it exists.
+        self.rx_ring = None;
         // SAFETY: we own one reference to `file` (type invariant).
         unsafe { bindings::fput(self.file.as_ptr()) };
     }

@@ -108,7 +108,8 @@ pub fn report(jsonl: &str) -> Result<(String, Value)> {
     md.push_str("| dir | size | rvhost pps (median, min–max) | vhost pps | pps rvhost/vhost | rvhost worker ns/pkt | vhost worker ns/pkt | CPU/pkt rvhost/vhost | kicks/pkt rv, vh | irqs/pkt rv, vh |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     let sizes: BTreeSet<u64> = streams.keys().map(|k| k.1).collect();
-    for direction in ["tx", "rx"] {
+    // rx-drain: RX with the socket full and buffers posted at once (--rx-burst).
+    for direction in ["tx", "rx", "rx-drain"] {
         for &size in &sizes {
             let key = |d| (direction.to_string(), size, d);
             let (Some(rv), Some(vh)) = (
@@ -243,6 +244,22 @@ mod tests {
         assert_eq!(json["runs"].as_array().unwrap().len(), 6);
         assert_eq!(json["summary"][0]["cpu_ratio"], json!(20.0 / 30.0));
         assert_eq!(json["summary"][1]["rvhost_p50_us"], json!(100.0));
+    }
+
+    #[test]
+    fn drains_get_their_own_row_after_rx() {
+        let lines = [
+            stream("rvhost-net", "rx-drain", 100.0, 8.0),
+            stream("vhost-net", "rx-drain", 100.0, 10.0),
+            stream("rvhost-net", "rx", 10.0, 20.0),
+            stream("vhost-net", "rx", 10.0, 20.0),
+        ];
+        let (md, json) = report(&lines.join("\n")).unwrap();
+        let rx = md.find("| rx | 64 |").expect("rx row");
+        let drain = md.find("| rx-drain | 64 |").expect("rx-drain row");
+        assert!(rx < drain, "{md}");
+        assert_eq!(json["summary"][1]["direction"], json!("rx-drain"));
+        assert_eq!(json["summary"][1]["cpu_ratio"], json!(0.8));
     }
 
     #[test]

@@ -70,6 +70,11 @@ pub struct Args {
     /// many bytes, so that larger frames span several buffers.
     #[arg(long)]
     pub mergeable: Option<u32>,
+    /// With --rx: frames arrive in bursts of this many while the guest has
+    /// no buffers posted, then it posts buffers for all of them at once (a
+    /// guest slower than the network: each round drains a full socket).
+    #[arg(long, value_name = "FRAMES", value_parser = clap::value_parser!(u32).range(1..=256))]
+    rx_burst: Option<u32>,
     /// With --rx: check that a frame larger than the posted buffers is
     /// dropped without writing past them.
     #[arg(long)]
@@ -242,6 +247,9 @@ fn main() -> Result<()> {
     }
     if args.rx && args.oversize {
         return rx::oversize(&args.device);
+    }
+    if let (true, Some(burst)) = (args.rx, args.rx_burst) {
+        return rx::bursts(&args, burst);
     }
     if args.rx {
         return rx::run(&args);

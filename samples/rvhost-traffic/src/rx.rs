@@ -167,6 +167,84 @@ pub fn run(args: &crate::Args) -> Result<()> {
     Ok(())
 }
 
+/// RX in bursts (`--rx-burst`): `burst` frames wait on the tap while the
+/// guest has no buffers; then it posts one buffer per frame and the device
+/// drains them in one go. Only the drains are measured (from the posting to
+/// the last used buffer): the wake-ups of frames arriving to an empty ring
+/// are the same for every device and not what this measures.
+pub fn bursts(args: &crate::Args, burst: u32) -> Result<()> {
+    let device = args.device.as_str();
+    ensure!(
+        burst <= u32::from(QUEUE_SIZE)
+            && args.frames.is_multiple_of(burst)
+            && args.warmup.is_multiple_of(burst),
+        "--frames and --warmup must be multiples of --rx-burst (at most {QUEUE_SIZE})"
+    );
+    let rig = TxRig::for_queue(device, RX, args.event_idx, 0, args.backend)?;
+    let mut ring = RxRing::new(&rig.mem, L0, &rig.kick, args.event_idx, BUF_SIZE as u32);
+    ring.queue.no_interrupts();
+    let worker = crate::cpu::worker_tid()?;
+    let mut free: Vec<u16> = (0..burst as u16).collect();
+    let (mut worker_ns, mut driver_ns, mut seconds, mut packets, mut kicks) = (0, 0, 0.0, 0u32, 0);
+    let _ = crate::interrupts(&rig.call);
+    for first in (0..args.frames).step_by(burst as usize) {
+        let sent: Vec<Vec<u8>> = (first..first + burst)
+            .map(|i| frame(i, args.size))
+            .collect();
+        for f in &sent {
+            inject(&rig.sniffer, f)?;
+        }
+        // The wake-ups of those frames find no buffers and end.
+        std::thread::sleep(Duration::from_millis(5));
+        let (start, kicks_before) = (crate::cpu::Snapshot::take(worker)?, ring.queue.kicks);
+        for slot in free.drain(..) {
+            ring.post(slot);
+        }
+        ring.queue.publish()?;
+        for (i, f) in (first..).zip(&sent) {
+            let (bufs, got) = ring.next_packet(false)?;
+            ensure!(
+                got.len() == f.len() + NET_HDR_LEN && got[NET_HDR_LEN..] == f[..],
+                "frame {i}: {} bytes used, expected {} intact",
+                got.len(),
+                f.len() + NET_HDR_LEN
+            );
+            free.extend(bufs.iter().map(|&(id, _)| id));
+        }
+        let end = crate::cpu::Snapshot::take(worker)?;
+        if first >= args.warmup {
+            worker_ns += end.worker_ns - start.worker_ns;
+            driver_ns += end.own_ns - start.own_ns;
+            seconds += end.at.duration_since(start.at).as_secs_f64();
+            packets += burst;
+            kicks += ring.queue.kicks - kicks_before;
+        }
+    }
+    let device_stats = crate::stats::read(&rig.dev, RX);
+    crate::stats::verify(device_stats, args.frames, None)?;
+    let per_packet = f64::from(packets.max(1));
+    println!(
+        "{device}: RX {} frames of {} B in bursts of {burst}: all landed in order, byte for byte; worker {:.0} ns/packet while draining",
+        args.frames,
+        args.size,
+        worker_ns as f64 / per_packet
+    );
+    println!("  {}", crate::stats::describe(device_stats, args.frames));
+    let measured = crate::Measured {
+        packets,
+        cost: crate::cpu::Cost {
+            seconds,
+            worker_ns_per_packet: worker_ns as f64 / per_packet,
+            driver_ns_per_packet: driver_ns as f64 / per_packet,
+            worker_sleeps_per_packet: 0.0,
+        },
+        kicks,
+        interrupts: crate::interrupts(&rig.call),
+    };
+    crate::report(args, "rx-drain", Some(measured));
+    Ok(())
+}
+
 /// A frame larger than the posted buffers (no mergeable buffers) is dropped:
 /// nothing is written past a buffer, and the next frame that fits lands.
 pub fn oversize(device: &str) -> Result<()> {
