@@ -9,7 +9,8 @@
 //! mergeable buffers), record the used elements. Every packet taken off the
 //! socket counts against the round's budget, delivered or dropped. A packet
 //! larger than what the guest can ever post is dropped; one waiting for
-//! more buffers stays on the socket until the guest kicks.
+//! more buffers stays on the socket until the guest kicks, and until then the
+//! socket's own wake-ups are off.
 
 use super::datapath::{
     gather, write_to_segments, Lookahead, Progress, RoundEnd, Scratch, Settings, MAX_RX_HEADS,
@@ -80,6 +81,16 @@ impl Control {
         };
         let mut budget = RoundBudget::new();
         let end = rx.run(scratch, &mut progress, &mut budget);
+        // As upstream: while the guest has no buffers, packets arriving need
+        // not wake the worker (the guest's kick will, and the round drains
+        // them all); once the socket is drained, they must.
+        if let Some(poll) = vq.backend_poll.as_mut() {
+            match end {
+                Ok(RoundEnd::Wait) => poll.stop(),
+                Ok(RoundEnd::Idle) => poll.start(),
+                _ => {}
+            }
+        }
         round.finish(waker, scratch, progress, end, &budget);
     }
 }

@@ -167,11 +167,11 @@ pub fn run(args: &crate::Args) -> Result<()> {
     Ok(())
 }
 
-/// RX in bursts (`--rx-burst`): `burst` frames wait on the tap while the
-/// guest has no buffers; then it posts one buffer per frame and the device
-/// drains them in one go. Only the drains are measured (from the posting to
-/// the last used buffer): the wake-ups of frames arriving to an empty ring
-/// are the same for every device and not what this measures.
+/// RX in bursts (`--rx-burst`): `burst` frames arrive (100 µs apart) and wait
+/// on the tap while the guest has no buffers; then it posts one buffer per
+/// frame and the device drains them in one go. The JSON figures are the
+/// drains' (from the posting to the last used buffer); the line printed also
+/// gives the worker's time with the arrivals and how often they woke it.
 pub fn bursts(args: &crate::Args, burst: u32) -> Result<()> {
     let device = args.device.as_str();
     ensure!(
@@ -187,15 +187,29 @@ pub fn bursts(args: &crate::Args, burst: u32) -> Result<()> {
     let mut free: Vec<u16> = (0..burst as u16).collect();
     let (mut worker_ns, mut driver_ns, mut seconds, mut packets, mut kicks) = (0, 0, 0.0, 0u32, 0);
     let _ = crate::interrupts(&rig.call);
+    // The worker's time over the measured bursts, arrivals included.
+    let mut whole_start = None;
+    // Times the worker slept again while frames arrived to an empty ring.
+    let mut arrival_wakeups = 0;
     for first in (0..args.frames).step_by(burst as usize) {
+        if first == args.warmup {
+            whole_start = Some(crate::cpu::thread_ns(worker)?);
+        }
         let sent: Vec<Vec<u8>> = (first..first + burst)
             .map(|i| frame(i, args.size))
             .collect();
+        let sleeps_before = crate::cpu::thread_sleeps(worker)?;
         for f in &sent {
             inject(&rig.sniffer, f)?;
+            // Frames apart, as a network delivers them: each arrival can
+            // wake the worker on its own.
+            std::thread::sleep(Duration::from_micros(100));
         }
         // The wake-ups of those frames find no buffers and end.
         std::thread::sleep(Duration::from_millis(5));
+        if first >= args.warmup {
+            arrival_wakeups += crate::cpu::thread_sleeps(worker)? - sleeps_before;
+        }
         let (start, kicks_before) = (crate::cpu::Snapshot::take(worker)?, ring.queue.kicks);
         for slot in free.drain(..) {
             ring.post(slot);
@@ -222,12 +236,15 @@ pub fn bursts(args: &crate::Args, burst: u32) -> Result<()> {
     }
     let device_stats = crate::stats::read(&rig.dev, RX);
     crate::stats::verify(device_stats, args.frames, None)?;
+    let whole_ns = crate::cpu::thread_ns(worker)? - whole_start.unwrap_or(0);
     let per_packet = f64::from(packets.max(1));
     println!(
-        "{device}: RX {} frames of {} B in bursts of {burst}: all landed in order, byte for byte; worker {:.0} ns/packet while draining",
+        "{device}: RX {} frames of {} B in bursts of {burst}: all landed in order, byte for byte; worker {:.0} ns/packet while draining, {:.0} ns/packet with the arrivals; {:.3} worker wake-ups per frame arriving to an empty ring",
         args.frames,
         args.size,
-        worker_ns as f64 / per_packet
+        worker_ns as f64 / per_packet,
+        whole_ns as f64 / per_packet,
+        arrival_wakeups as f64 / per_packet
     );
     println!("  {}", crate::stats::describe(device_stats, args.frames));
     let measured = crate::Measured {
