@@ -212,6 +212,10 @@ impl QueueIo {
         let mut frame = Vec::with_capacity(MAX_FRAME);
         while self.wait(&epoll)?.is_some() {
             loop {
+                // Quiet while the ring is drained, as QEMU's userspace
+                // virtio-net: VRING_USED_F_NO_NOTIFY without EVENT_IDX (with
+                // it, `avail_event` simply stays where it was).
+                self.queue.disable_notification(&self.ram)?;
                 let mut sent = false;
                 for _ in 0..self.pending()? {
                     let Some(chain) = self.queue.pop_descriptor_chain(&self.ram) else {
@@ -232,8 +236,7 @@ impl QueueIo {
                     self.interrupt()?;
                 }
                 // Kicks back on (with EVENT_IDX: at what was seen); once more
-                // if the driver posted meanwhile. The loop never turns kicks
-                // off: without EVENT_IDX the guest kicks for every frame.
+                // if the driver posted meanwhile.
                 self.queue.enable_notification(&self.ram)?;
                 if self.pending()? == 0 {
                     break;
