@@ -12,6 +12,11 @@ KERNEL_SERIES=6.12
 
 export PATH="$HOME/.cargo/bin:$RVHOST_CACHE/venv/bin:$PATH"
 
+# Debian's python3 itself: a pyenv shim earlier on PATH costs seconds per
+# start under TCG, and the scripts in the test VM start Python often.
+RVHOST_PY=/usr/bin/python3
+[ -x "$RVHOST_PY" ] || RVHOST_PY=$(command -v python3) || RVHOST_PY=python3
+
 die() { echo "error: $*" >&2; exit 1; }
 step() { echo "==> $*"; }
 

@@ -186,6 +186,8 @@ pub fn bursts(args: &crate::Args, burst: u32) -> Result<()> {
     let worker = crate::cpu::worker_tid()?;
     let mut free: Vec<u16> = (0..burst as u16).collect();
     let (mut worker_ns, mut driver_ns, mut seconds, mut packets, mut kicks) = (0, 0, 0.0, 0u32, 0);
+    // Times the worker slept again during the drains.
+    let mut drain_sleeps = 0;
     let _ = crate::interrupts(&rig.call);
     // The worker's time over the measured bursts, arrivals included.
     let mut whole_start = None;
@@ -232,6 +234,7 @@ pub fn bursts(args: &crate::Args, burst: u32) -> Result<()> {
             seconds += end.at.duration_since(start.at).as_secs_f64();
             packets += burst;
             kicks += ring.queue.kicks - kicks_before;
+            drain_sleeps += end.worker_sleeps - start.worker_sleeps;
         }
     }
     let device_stats = crate::stats::read(&rig.dev, RX);
@@ -253,7 +256,7 @@ pub fn bursts(args: &crate::Args, burst: u32) -> Result<()> {
             seconds,
             worker_ns_per_packet: worker_ns as f64 / per_packet,
             driver_ns_per_packet: driver_ns as f64 / per_packet,
-            worker_sleeps_per_packet: 0.0,
+            worker_sleeps_per_packet: drain_sleeps as f64 / per_packet,
         },
         kicks,
         interrupts: crate::interrupts(&rig.call),
