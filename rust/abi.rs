@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Build-time proof that the pure ioctl table (`logic::ioctl`) agrees with the
-//! real `include/uapi/linux/vhost.h`, whose numbers bindgen extracted.
+//! Build-time proof that the pure ioctl table (`logic::ioctl`) and the IOTLB
+//! messages (`logic::iotlb`) agree with the real `include/uapi/linux/vhost.h`
+//! and `vhost_types.h`, whose numbers bindgen extracted.
 
 use crate::logic::ioctl::{VhostIoctl as V, VHOST_VIRTIO};
+use crate::logic::iotlb as tlb;
 use crate::sys::bindings as b;
 use kernel::static_assert;
 
@@ -34,3 +36,19 @@ static_assert!(core::mem::size_of::<b::vhost_vring_file>() == 8);
 static_assert!(core::mem::size_of::<b::vhost_vring_addr>() == 40);
 static_assert!(core::mem::size_of::<b::vhost_memory>() == 8);
 static_assert!(core::mem::size_of::<b::vhost_memory_region>() == 32);
+
+// The IOTLB messages (both formats are the same size, body at the same offset).
+static_assert!(tlb::MSG_LEN == b::RVHOST_VHOST_MSG_SIZE);
+static_assert!(tlb::MSG_LEN == b::RVHOST_VHOST_MSG_V2_SIZE);
+static_assert!(tlb::BODY_OFFSET == b::RVHOST_VHOST_MSG_IOTLB_OFFSET);
+static_assert!(tlb::BODY_OFFSET == b::RVHOST_VHOST_MSG_V2_IOTLB_OFFSET);
+static_assert!(tlb::BODY_LEN == b::RVHOST_VHOST_IOTLB_MSG_SIZE);
+static_assert!(tlb::PERM_OFFSET == b::RVHOST_VHOST_IOTLB_MSG_PERM_OFFSET);
+static_assert!(tlb::TYPE_OFFSET == b::RVHOST_VHOST_IOTLB_MSG_TYPE_OFFSET);
+static_assert!(tlb::MSG_V1 == b::RVHOST_VHOST_IOTLB_MSG);
+static_assert!(tlb::MSG_V2 == b::RVHOST_VHOST_IOTLB_MSG_V2);
+static_assert!(tlb::IOTLB_MISS == b::RVHOST_VHOST_IOTLB_MISS);
+static_assert!(tlb::IOTLB_UPDATE == b::RVHOST_VHOST_IOTLB_UPDATE);
+static_assert!(tlb::IOTLB_INVALIDATE == b::RVHOST_VHOST_IOTLB_INVALIDATE);
+static_assert!(tlb::ACCESS_RO == b::RVHOST_VHOST_ACCESS_RO);
+static_assert!(tlb::ACCESS_WO == b::RVHOST_VHOST_ACCESS_WO);

@@ -12,13 +12,18 @@
 //! 3. anything left reads a ring index from the argument (`EFAULT`, `ENOBUFS`
 //!    for an index ≥ 2) before being served or refused as unknown (`ENOTTY`).
 
+use crate::guest_space::{new_iotlb, DeviceIotlb, Space};
 use crate::logic::{
     errno::Errno,
-    features::{self, Features, VHOST_F_LOG_ALL, VIRTIO_RING_F_EVENT_IDX},
+    features::{
+        self, Features, VHOST_F_LOG_ALL, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_RING_F_EVENT_IDX,
+    },
     ioctl::{Stage, VhostIoctl},
+    iotlb::Misses,
     memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
     ring_config::{VringAddr, VringConfig},
+    ring_fault::RingFault,
     split_ring::CallSuppression,
 };
 use crate::sys::access::user_access_ok;
@@ -26,6 +31,7 @@ use crate::sys::bindings;
 use crate::sys::eventfd::{EventFdCtx, EventFdFile, UNBIND};
 use crate::sys::miscdev::MiscDevice;
 use crate::sys::mm::MmGrab;
+use crate::sys::poll_queue::{PollQueue, PollTable};
 use crate::sys::socket::BackendSocket;
 use crate::sys::tap_batch::{Flushed, TapBatch};
 use crate::sys::worker::{FilePoll, Interest, Waker, Worker, WorkerBody};
@@ -33,6 +39,7 @@ use crate::user_addr::UserAddr;
 use crate::user_ring::{DirtyLog, Rings};
 
 mod datapath;
+mod iotlb;
 mod rx;
 mod tx;
 
@@ -43,9 +50,9 @@ use core::{
 };
 use datapath::{Diagnostics, Scratch};
 use kernel::{
-    new_mutex, new_spinlock,
+    new_condvar, new_mutex, new_spinlock,
     prelude::*,
-    sync::{Arc, ArcBorrow, Mutex, SpinLock},
+    sync::{Arc, ArcBorrow, CondVar, Mutex, SpinLock},
 };
 
 /// Number of virtqueues of a vhost-net device (RX = 0, TX = 1).
@@ -54,6 +61,9 @@ pub(crate) const NUM_VQS: u32 = 2;
 const RX: usize = 0;
 /// The transmit queue.
 const TX: usize = 1;
+
+/// IOTLB misses of the device's queues waiting for the VMM.
+pub(crate) type QueueMisses = Misses<{ NUM_VQS as usize }>;
 
 /// The worker's pending-work bit for queue `index`.
 const fn kick_bit(index: usize) -> u32 {
@@ -128,23 +138,35 @@ impl VirtQueue {
     /// Upstream's `vq_log_access_ok`: the queue's memory is accessible
     /// ([`memory_access_ok`]) and, with used-ring logging, so is the used
     /// ring's part of the dirty log.
-    fn log_access_ok(&self, mem: Option<&MemTable>, log_base: u64, features: Features) -> bool {
+    /// With an IOTLB the used ring is logged by its user address, so its
+    /// log address is not checked (upstream's `vq_log_used_access_ok`).
+    fn log_access_ok(
+        &self,
+        mem: Option<&MemTable>,
+        log_base: u64,
+        features: Features,
+        iotlb: bool,
+    ) -> bool {
         memory_access_ok(mem, log_base, features)
-            && VringConfig::used_log_ok(
-                &self.config.addr,
-                self.config.num,
-                features.has(VIRTIO_RING_F_EVENT_IDX),
-                log_base,
-                &user_access_ok,
-            )
+            && (iotlb
+                || VringConfig::used_log_ok(
+                    &self.config.addr,
+                    self.config.num,
+                    features.has(VIRTIO_RING_F_EVENT_IDX),
+                    log_base,
+                    &user_access_ok,
+                ))
     }
 
     /// Upstream's `vhost_vq_access_ok`, checked before a backend is attached.
-    fn access_ok(&self, mem: Option<&MemTable>, features: Features) -> bool {
-        self.log_access_ok(mem, self.log_base, features)
+    /// With an IOTLB the rings' addresses are I/O virtual: they are checked
+    /// by translation before each round instead.
+    fn access_ok(&self, mem: Option<&MemTable>, features: Features, iotlb: bool) -> bool {
+        let ring_ok = |addr, size| iotlb || user_access_ok(addr, size);
+        self.log_access_ok(mem, self.log_base, features, iotlb)
             && self
                 .config
-                .access_ok(features.has(VIRTIO_RING_F_EVENT_IDX), user_access_ok)
+                .access_ok(features.has(VIRTIO_RING_F_EVENT_IDX), ring_ok)
     }
 
     /// The dirty log this queue writes into, with `VHOST_F_LOG_ALL`.
@@ -183,6 +205,10 @@ struct Control {
     features: Features,
     backend_features: u64,
     mem: Option<KBox<MemTable>>,
+    /// With `VIRTIO_F_ACCESS_PLATFORM` acked (once acked, until an owner
+    /// reset, as upstream): guest addresses are translated through it.
+    iotlb: Option<DeviceIotlb>,
+    misses: QueueMisses,
     log_ctx: Option<EventFdCtx>,
     vqs: [VirtQueue; NUM_VQS as usize],
     diag: Diagnostics,
@@ -199,6 +225,8 @@ impl Control {
             features: Features::default(),
             backend_features: 0,
             mem: None,
+            iotlb: None,
+            misses: Misses::new(),
             log_ctx: None,
             vqs: [VirtQueue::new(), VirtQueue::new()],
             diag: Diagnostics::new(),
@@ -225,8 +253,9 @@ impl Control {
 
     /// Whether every queue in use could log all memory with `features`.
     fn log_access_ok(&self, features: Features) -> bool {
+        let iotlb = self.iotlb.is_some();
         self.vqs.iter().all(|vq| {
-            !vq.attached() || vq.log_access_ok(self.mem.as_deref(), vq.log_base, features)
+            !vq.attached() || vq.log_access_ok(self.mem.as_deref(), vq.log_base, features, iotlb)
         })
     }
 
@@ -296,9 +325,10 @@ impl Control {
     /// base and the call fails with `EFAULT` if the new bitmap is not accessible.
     fn set_log_base(&mut self, arg: UserAddr) -> Result {
         let base: u64 = arg.read()?;
+        let iotlb = self.iotlb.is_some();
         let mut result = Ok(());
         for vq in &mut self.vqs {
-            if vq.attached() && !vq.log_access_ok(self.mem.as_deref(), base, self.features) {
+            if vq.attached() && !vq.log_access_ok(self.mem.as_deref(), base, self.features, iotlb) {
                 result = Err(EFAULT);
             } else {
                 vq.log_base = base;
@@ -318,6 +348,7 @@ impl Control {
     fn vring_request(&mut self, req: Option<VhostIoctl>, arg: UserAddr) -> Result {
         let index: u32 = arg.read()?;
         let event_idx = self.event_idx();
+        let iotlb = self.iotlb.is_some();
         let waker = self.waker.clone();
         let vq = self.vq(index)?;
         match req {
@@ -338,8 +369,11 @@ impl Control {
                     log_guest_addr: a.log_guest_addr,
                 };
                 let attached = vq.attached();
+                // With an IOTLB the addresses are I/O virtual (upstream's
+                // `vq_access_ok` and `vq_log_used_access_ok` pass them).
+                let ring_ok = |addr, size| iotlb || user_access_ok(addr, size);
                 vq.config
-                    .set_addr(addr, attached, event_idx, vq.log_base, user_access_ok)
+                    .set_addr(addr, attached, event_idx, vq.log_base, ring_ok)
                     .map_err(Error::from)
             }
             Some(VhostIoctl::SetVringBase) => {
@@ -402,11 +436,16 @@ impl Control {
         self.check_owner()?;
         let features = self.features;
         let mem = self.mem.as_deref();
+        let space = match (&self.iotlb, mem) {
+            (Some(tlb), Some(mem)) => Some(Space::Iotlb(tlb, mem)),
+            (None, Some(mem)) => Some(Space::Memory(mem)),
+            (_, None) => None,
+        };
         let vq = self
             .vqs
             .get_mut(index as usize)
             .ok_or(Error::from(Errno::NoBufs))?;
-        if !vq.access_ok(mem, features) {
+        if !vq.access_ok(mem, features, self.iotlb.is_some()) {
             return Err(EFAULT);
         }
         let mut socket = bind(fd, BackendSocket::from_fd)?;
@@ -435,8 +474,20 @@ impl Control {
                     false => None,
                 };
                 let log = vq.dirty_log(features, self.log_ctx.as_ref());
-                let used_idx = Rings::new(&vq.config, features.has(VIRTIO_RING_F_EVENT_IDX))
-                    .logged(log)
+                // `access_ok` above found a memory table.
+                let space = space.ok_or(EFAULT)?;
+                let ring = match space.used_header(&vq.config) {
+                    Ok(ring) => ring,
+                    Err(fault) => {
+                        if let RingFault::IotlbMiss { iova, access } = fault {
+                            self.misses.record(queue, iova, access);
+                        }
+                        return Err(EFAULT);
+                    }
+                };
+                let event_idx = features.has(VIRTIO_RING_F_EVENT_IDX);
+                let used_idx = Rings::new(ring, vq.config.num, event_idx)
+                    .logged(log, space.log_by_user_addr())
                     .init_access()
                     .map_err(|_| EFAULT)?;
                 (Some(poll), batch, used_idx)
@@ -474,6 +525,12 @@ fn bind<T>(fd: i32, get: impl FnOnce(i32) -> Result<T>) -> Result<Option<T>> {
 pub(crate) struct VhostNet {
     #[pin]
     control: Mutex<Control>,
+    /// Blocking `read()`s wait here for an IOTLB miss (with the control lock).
+    #[pin]
+    miss_readable: CondVar,
+    /// `poll()` callers wait here for an IOTLB miss.
+    #[pin]
+    poll_queue: PollQueue,
     /// `rvhost_net/dev<N>/` in debugfs, removed before the device goes.
     #[pin]
     debugfs: SpinLock<Option<debugfs::Dir<VhostNet>>>,
@@ -488,6 +545,8 @@ impl MiscDevice for VhostNet {
         let dev = Arc::pin_init(
             pin_init!(Self {
                 control <- new_mutex!(Control::new(id), "rvhost_net::control"),
+                miss_readable <- new_condvar!("rvhost_net::miss_readable"),
+                poll_queue <- PollQueue::new(),
                 debugfs <- new_spinlock!(None, "rvhost_net::debugfs"),
             }),
             GFP_KERNEL,
@@ -503,6 +562,18 @@ impl MiscDevice for VhostNet {
         Self::dispatch(this, cmd, UserAddr::new(arg)).map(|()| 0)
     }
 
+    fn read(this: ArcBorrow<'_, Self>, buf: UserAddr, len: usize, nonblock: bool) -> Result<usize> {
+        this.read_miss(buf, len, nonblock)
+    }
+
+    fn write(this: ArcBorrow<'_, Self>, buf: UserAddr, len: usize) -> Result<usize> {
+        this.write_message(buf, len)
+    }
+
+    fn poll(this: ArcBorrow<'_, Self>, table: &PollTable) -> u32 {
+        this.poll_misses(table)
+    }
+
     fn release(this: Arc<Self>) {
         // Its readers finish before the directory goes (outside the lock).
         let dir = this.debugfs.lock().take();
@@ -512,6 +583,7 @@ impl MiscDevice for VhostNet {
         let id = this.control.lock().id;
         let old = core::mem::replace(&mut *this.control.lock(), Control::new(id));
         drop(old);
+        this.miss_readable.notify_all();
     }
 }
 
@@ -519,13 +591,14 @@ impl WorkerBody for VhostNet {
     type Scratch = Scratch;
 
     fn work(this: ArcBorrow<'_, Self>, waker: &Waker, bits: u32, scratch: &mut Scratch) {
-        let mut control = this.control.lock();
-        if bits & kick_bit(TX) != 0 {
-            control.handle_tx(waker, scratch);
-        }
-        if bits & kick_bit(RX) != 0 {
-            control.handle_rx(waker, scratch);
-        }
+        this.with_control(|control| {
+            if bits & kick_bit(TX) != 0 {
+                control.handle_tx(waker, scratch);
+            }
+            if bits & kick_bit(RX) != 0 {
+                control.handle_rx(waker, scratch);
+            }
+        });
     }
 }
 
@@ -554,6 +627,13 @@ impl VhostNet {
             VhostIoctl::GetFeatures => arg.write(&features::OFFERED),
             VhostIoctl::SetFeatures => {
                 let acked = Features::negotiate(arg.read()?).map_err(Error::from)?;
+                // Every ack of ACCESS_PLATFORM starts a new, empty IOTLB
+                // (upstream's `vhost_init_device_iotlb`), allocated before
+                // anything changes.
+                let iotlb = match acked.has(VIRTIO_F_ACCESS_PLATFORM) {
+                    true => Some(new_iotlb()?),
+                    false => None,
+                };
                 let mut control = this.control.lock();
                 // Dirty logging needs a log bitmap covering all memory of the
                 // queues in use (upstream's `vhost_log_access_ok`).
@@ -561,6 +641,9 @@ impl VhostNet {
                     return Err(EFAULT);
                 }
                 control.features = acked;
+                if iotlb.is_some() {
+                    control.iotlb = iotlb;
+                }
                 Ok(())
             }
             VhostIoctl::GetBackendFeatures => arg.write(&features::BACKEND_OFFERED),
@@ -601,11 +684,13 @@ impl VhostNet {
                 control.mem = Some(empty);
                 drop(control);
                 drop(old);
+                // Blocking readers find no IOTLB any more.
+                this.miss_readable.notify_all();
                 Ok(())
             }
             VhostIoctl::NetSetBackend => {
                 let backend: bindings::vhost_vring_file = arg.read()?;
-                this.control.lock().set_backend(backend.index, backend.fd)
+                this.with_control(|control| control.set_backend(backend.index, backend.fd))
             }
             _ => Err(ENOTTY),
         }
@@ -622,6 +707,9 @@ impl debugfs::Show for VhostNet {
         writeln!(out, "backend_features: {:#x}", control.backend_features)?;
         let regions = control.mem.as_ref().map_or(0, |m| m.regions().len());
         writeln!(out, "memory_regions: {regions}")?;
+        let mappings = control.iotlb.as_ref().map_or(0, |t| t.mappings().len());
+        writeln!(out, "iotlb_mappings: {mappings}")?;
+        writeln!(out, "iotlb_misses: {}", control.misses.total())?;
         for (index, vq) in control.vqs.iter().enumerate() {
             let q = if index == RX { "rx" } else { "tx" };
             let kicks = control.waker.as_ref().map_or(0, |w| w.kicks(index));

@@ -172,6 +172,25 @@ void rvhost_worker_wake(struct rvhost_worker *w)
 	spin_unlock_irqrestore(&w->lock, flags);
 }
 
+/* init_waitqueue_head() is a macro (with a lock class of its own). */
+void rvhost_waitqueue_init(struct wait_queue_head *head)
+{
+	init_waitqueue_head(head);
+}
+
+/* poll_wait() is inline. */
+void rvhost_poll_wait(struct file *file, struct wait_queue_head *head,
+		      struct poll_table_struct *pt)
+{
+	poll_wait(file, head, pt);
+}
+
+/* wake_up_interruptible_poll() is a macro. */
+void rvhost_waitqueue_wake_readable(struct wait_queue_head *head)
+{
+	wake_up_interruptible_poll(head, EPOLLIN | EPOLLRDNORM);
+}
+
 /* __set_current_state() is a macro. */
 void rvhost_set_current_running(void)
 {

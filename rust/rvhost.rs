@@ -9,14 +9,16 @@
 //! Layout (`Documentation/architecture.md` draws it): the crate denies
 //! `unsafe` code; `sys` (`rust/sys/`) is the one place that may use it, thin
 //! wrappers over kernel interfaces (the misc device, the owner's mm, user
-//! access, eventfds, sockets, the tap batch, the worker and its polls,
-//! debugfs, tracepoints, extra bindings), each `unsafe` block with its safety
+//! access, eventfds, sockets, the tap batch, the worker and its polls, the
+//! file's own poll queue, debugfs, tracepoints, extra bindings), each `unsafe` block with its safety
 //! comment, over C helpers only for what Rust cannot reach in 6.12
 //! (`helpers.c`, `observe.c`). `logic` is the pure, `no_std`,
 //! allocation-free logic shared with the host test crate; in safe Rust,
-//! `device` is the driver (ioctls, then per round `device::tx` and
-//! `device::rx` over `device::datapath`), `user_ring` the split ring in the
-//! owner's memory and `user_addr` typed access at a user address. The KUnit
+//! `device` is the driver (ioctls, the IOTLB messages of the file's
+//! read/write/poll in `device::iotlb`, then per round `device::tx` and
+//! `device::rx` over `device::datapath`), `guest_space` the translation of
+//! guest addresses (memory table or IOTLB), `user_ring` the split ring in
+//! the owner's memory and `user_addr` typed access at a user address. The KUnit
 //! suites are a module of their own (`rvhost_kunit.rs`), so this one runs no
 //! tests when loaded.
 
@@ -28,6 +30,7 @@ use sys::{debugfs, miscdev};
 mod abi;
 mod device;
 mod errno;
+mod guest_space;
 #[path = "logic/lib.rs"]
 pub mod logic;
 #[allow(unsafe_code)]

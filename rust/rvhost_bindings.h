@@ -8,6 +8,7 @@
 #include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/miscdevice.h>
+#include <linux/poll.h>
 #include <linux/sched/vhost_task.h>
 #include <linux/skbuff.h>
 #include <linux/vhost.h>
@@ -40,6 +41,22 @@ const unsigned int RVHOST_VHOST_GET_VRING_BUSYLOOP_TIMEOUT = VHOST_GET_VRING_BUS
 const unsigned int RVHOST_VHOST_SET_BACKEND_FEATURES = VHOST_SET_BACKEND_FEATURES;
 const unsigned int RVHOST_VHOST_GET_BACKEND_FEATURES = VHOST_GET_BACKEND_FEATURES;
 const unsigned int RVHOST_VHOST_NET_SET_BACKEND = VHOST_NET_SET_BACKEND;
+/* The IOTLB messages' layout and values (rust/logic/iotlb.rs, checked in abi.rs). */
+const unsigned long RVHOST_VHOST_MSG_SIZE = sizeof(struct vhost_msg);
+const unsigned long RVHOST_VHOST_MSG_V2_SIZE = sizeof(struct vhost_msg_v2);
+const unsigned long RVHOST_VHOST_MSG_IOTLB_OFFSET = offsetof(struct vhost_msg, iotlb);
+const unsigned long RVHOST_VHOST_MSG_V2_IOTLB_OFFSET = offsetof(struct vhost_msg_v2, iotlb);
+const unsigned long RVHOST_VHOST_IOTLB_MSG_SIZE = sizeof(struct vhost_iotlb_msg);
+const unsigned long RVHOST_VHOST_IOTLB_MSG_PERM_OFFSET = offsetof(struct vhost_iotlb_msg, perm);
+const unsigned long RVHOST_VHOST_IOTLB_MSG_TYPE_OFFSET = offsetof(struct vhost_iotlb_msg, type);
+const unsigned int RVHOST_VHOST_IOTLB_MSG = VHOST_IOTLB_MSG;
+const unsigned int RVHOST_VHOST_IOTLB_MSG_V2 = VHOST_IOTLB_MSG_V2;
+const unsigned char RVHOST_VHOST_IOTLB_MISS = VHOST_IOTLB_MISS;
+const unsigned char RVHOST_VHOST_IOTLB_UPDATE = VHOST_IOTLB_UPDATE;
+const unsigned char RVHOST_VHOST_IOTLB_INVALIDATE = VHOST_IOTLB_INVALIDATE;
+const unsigned char RVHOST_VHOST_ACCESS_RO = VHOST_ACCESS_RO;
+const unsigned char RVHOST_VHOST_ACCESS_WO = VHOST_ACCESS_WO;
+const unsigned int RVHOST_EPOLLIN_RDNORM = (__force unsigned int)(EPOLLIN | EPOLLRDNORM);
 
 /* What a tap batch's fragment layout depends on (rust/logic/tap_frame.rs). */
 const unsigned long RVHOST_SMP_CACHE_BYTES = SMP_CACHE_BYTES;

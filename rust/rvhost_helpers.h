@@ -46,6 +46,18 @@ void rvhost_worker_init(struct rvhost_worker *w);
 void rvhost_worker_publish(struct rvhost_worker *w, struct vhost_task *task);
 void rvhost_worker_unpublish(struct rvhost_worker *w);
 void rvhost_worker_wake(struct rvhost_worker *w);
+/*
+ * The device file's own wait queue (IOTLB misses to read): init_waitqueue_head()
+ * is a macro with its own lock class, which 6.12's Rust cannot supply
+ * (LockClassKey::as_ptr is private to the kernel crate); poll_wait() is inline;
+ * wake wakes poll()ers for EPOLLIN | EPOLLRDNORM.
+ */
+struct wait_queue_head;
+struct poll_table_struct;
+void rvhost_waitqueue_init(struct wait_queue_head *head);
+void rvhost_poll_wait(struct file *file, struct wait_queue_head *head,
+		      struct poll_table_struct *pt);
+void rvhost_waitqueue_wake_readable(struct wait_queue_head *head);
 /* __set_current_state(TASK_RUNNING): the worker found work. */
 void rvhost_set_current_running(void);
 /* cond_resched(): the worker yields between turns (a PREEMPT_NONE kernel preempts it nowhere else). */

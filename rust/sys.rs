@@ -10,6 +10,7 @@ pub(crate) mod debugfs;
 pub(crate) mod eventfd;
 pub(crate) mod miscdev;
 pub(crate) mod mm;
+pub(crate) mod poll_queue;
 pub(crate) mod socket;
 pub(crate) mod tap_batch;
 pub(crate) mod tap_rx_ring;

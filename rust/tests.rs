@@ -10,6 +10,10 @@ use crate::logic::{
     errno::Errno,
     features::{self, Features},
     ioctl::{stage_of, Stage, VhostIoctl},
+    iotlb::{
+        encode_miss, parse_written, Iotlb, Lookup, Mapping, Misses, ACCESS_RO, ACCESS_WO,
+        MAX_MAPPINGS, MSG_V2,
+    },
     memtable::{MemTable, Region, MAX_REGIONS},
     owner::Ownership,
     ratelimit::RateLimit,
@@ -23,7 +27,7 @@ use crate::logic::{
     tap_frame::{header_fits, TapFrameError, TapFrameGeometry, VIRTIO_NET_HDR_LEN},
 };
 use crate::sys::access::user_access_ok;
-use kernel::prelude::*;
+use kernel::{alloc::KVVec, prelude::*};
 
 // --- ioctl decoding ----------------------------------------------------------
 
@@ -75,8 +79,9 @@ fn offered_features_accepted() -> TestResult {
 
 fn unknown_feature_bits_refused() -> TestResult {
     check_eq!(Features::negotiate(1 << 63), Err(Errno::OpNotSupp));
-    // VIRTIO_F_ACCESS_PLATFORM (an IOTLB) is not offered yet.
-    check_eq!(Features::negotiate(1 << 33), Err(Errno::OpNotSupp));
+    // VIRTIO_F_ACCESS_PLATFORM (bit 33, an IOTLB) is offered, bit 34 is not.
+    check!(Features::negotiate(1 << 33).is_ok());
+    check_eq!(Features::negotiate(1 << 34), Err(Errno::OpNotSupp));
     check_eq!(features::negotiate_backend(1 << 5), Err(Errno::OpNotSupp));
     Ok(())
 }
@@ -592,3 +597,46 @@ kunit_suite!(
         gso_frames_go_alone_and_short_ones_are_refused
     ]
 );
+
+// --- IOTLB (VIRTIO_F_ACCESS_PLATFORM) ----------------------------------------
+
+/// The IOTLB in kernel memory of upstream's size: updates, lookups with
+/// access checks, invalidation, the oldest mapping forgotten when full.
+fn iotlb_in_kernel_memory() -> TestResult {
+    let storage = KVVec::from_elem(Mapping::default(), MAX_MAPPINGS, GFP_KERNEL);
+    check!(storage.is_ok());
+    let Ok(storage) = storage else { return Ok(()) };
+    let mut tlb = Iotlb::new(storage);
+    for page in 0..MAX_MAPPINGS as u64 + 1 {
+        check!(tlb
+            .update(page << 12, 0x1000, 0x10_0000 + (page << 12), ACCESS_RO)
+            .is_ok());
+    }
+    check_eq!(tlb.mappings().len(), MAX_MAPPINGS);
+    check_eq!(tlb.translate(0, 1, ACCESS_RO), Err(Lookup::Miss(0)));
+    check_eq!(tlb.translate(0x1010, 8, ACCESS_RO), Ok((0x10_1010, 8)));
+    check_eq!(tlb.translate(0x1010, 8, ACCESS_WO), Err(Lookup::Denied));
+    check_eq!(tlb.translate_range(0x1ff0, 0x20, ACCESS_RO), Ok(0x10_1ff0));
+    tlb.invalidate(0x1000, 0x2000);
+    check_eq!(
+        tlb.translate(0x1010, 8, ACCESS_RO),
+        Err(Lookup::Miss(0x1010))
+    );
+    Ok(())
+}
+
+/// Messages are parsed in upstream's order and misses read back as written.
+fn iotlb_messages() -> TestResult {
+    let miss = encode_miss(MSG_V2, 0xabc0, ACCESS_WO);
+    check_eq!(miss.len(), crate::sys::bindings::RVHOST_VHOST_MSG_V2_SIZE);
+    let parsed = parse_written(&miss);
+    check!(matches!(parsed, Ok((MSG_V2, m)) if m.iova == 0xabc0 && m.perm == ACCESS_WO));
+    check_eq!(parse_written(&miss[..3]), Err(Errno::Inval));
+    let mut misses = Misses::<2>::new();
+    misses.record(1, 0x5000, ACCESS_RO);
+    check_eq!(misses.next_unread(), Some((0x5000, ACCESS_RO)));
+    check_eq!(misses.answered(0x5000, 0x1000), 0b10);
+    Ok(())
+}
+
+kunit_suite!(iotlb, [iotlb_in_kernel_memory, iotlb_messages]);

@@ -5,10 +5,12 @@
 //! decisions. Runs in the owner's address space (the worker is its thread).
 //! Every failure is a [`RingFault`]: the guest's rings are wrong.
 
+use crate::guest_space::Space;
+use crate::logic::iotlb::ACCESS_RO;
 use crate::logic::{
     dirty_log::dirty_bits,
     memtable::MemTable,
-    ring_config::{VringConfig, VHOST_VRING_F_LOG},
+    ring_config::{VringAddr, VHOST_VRING_F_LOG},
     ring_fault::RingFault,
     split_ring::{
         avail_event_offset, pending, used_event_offset, CallSuppression, Desc, DescReader,
@@ -31,10 +33,10 @@ const FLAGS_OFFSET: u64 = 0;
 
 /// Reads descriptors: the ring's table by user address (or from a stretch of
 /// it read ahead: `cache` holds entries `first..first + len`), indirect tables
-/// by guest-physical address through the memory table.
+/// by guest address through `space`.
 pub(crate) struct UserDescs<'a> {
     pub(crate) table: u64,
-    pub(crate) mem: &'a MemTable,
+    pub(crate) space: Space<'a>,
     pub(crate) cache: Option<(u16, &'a [Desc])>,
 }
 
@@ -60,10 +62,14 @@ impl DescReader for UserDescs<'_> {
         let gpa = table
             .checked_add(u64::from(index).wrapping_mul(DESC_SIZE))
             .ok_or(RingFault::IndirectUnreadable)?;
-        // A descriptor split across two memory regions is refused.
-        match self.mem.translate(gpa, DESC_SIZE) {
-            Ok((uaddr, DESC_SIZE)) => read_desc(uaddr).ok_or(RingFault::IndirectUnreadable),
-            _ => Err(RingFault::IndirectUnreadable),
+        // A descriptor split across two memory regions (or mappings) is refused.
+        let unreadable = RingFault::IndirectUnreadable;
+        match self
+            .space
+            .translate(gpa, DESC_SIZE, ACCESS_RO, unreadable)?
+        {
+            (uaddr, DESC_SIZE) => read_desc(uaddr).ok_or(unreadable),
+            _ => Err(unreadable),
         }
     }
 }
@@ -86,6 +92,15 @@ impl DirtyLog<'_> {
         }
     }
 
+    /// Marks written the guest pages of the owner's memory at
+    /// `[uaddr, uaddr + len)` (with an IOTLB, where the device knows user
+    /// addresses, not guest-physical ones): every guest range `mem` maps there.
+    pub(crate) fn mark_user(&self, mem: &MemTable, uaddr: u64, len: u64) {
+        for (gpa, n) in mem.guest_ranges(uaddr, len) {
+            self.mark(gpa, n);
+        }
+    }
+
     /// Tells the VMM that bits were set.
     pub(crate) fn signal(&self) {
         if let Some(ctx) = self.ctx {
@@ -96,27 +111,38 @@ impl DirtyLog<'_> {
 
 /// The worker's view of one queue's rings.
 pub(crate) struct Rings<'a> {
-    config: &'a VringConfig,
+    /// The rings' user addresses (translated, with an IOTLB).
+    addr: VringAddr,
+    num: u32,
     event_idx: bool,
-    /// With `VHOST_VRING_F_LOG`: every write to the used ring is logged at
-    /// the ring's guest-physical log address.
-    used_log: Option<DirtyLog<'a>>,
+    /// With `VHOST_VRING_F_LOG`: every write to the used ring is logged, at
+    /// the ring's guest-physical log address, or with an IOTLB by its user
+    /// address through the memory table (the log address is then an I/O
+    /// virtual address, which upstream ignores too).
+    used_log: Option<(DirtyLog<'a>, Option<&'a MemTable>)>,
 }
 
 impl<'a> Rings<'a> {
-    pub(crate) fn new(config: &'a VringConfig, event_idx: bool) -> Self {
+    /// The rings of a queue of `num` entries at the user addresses `addr`.
+    pub(crate) fn new(addr: VringAddr, num: u32, event_idx: bool) -> Self {
         Self {
-            config,
+            addr,
+            num,
             event_idx,
             used_log: None,
         }
     }
 
     /// The same rings, logging used-ring writes into `log` if the queue
-    /// asked for it (`VHOST_VRING_F_LOG`).
-    pub(crate) fn logged(mut self, log: Option<DirtyLog<'a>>) -> Self {
-        if self.config.addr.flags & (1 << VHOST_VRING_F_LOG) != 0 {
-            self.used_log = log;
+    /// asked for it (`VHOST_VRING_F_LOG`); by user address through `by_user`
+    /// if given.
+    pub(crate) fn logged(
+        mut self,
+        log: Option<DirtyLog<'a>>,
+        by_user: Option<&'a MemTable>,
+    ) -> Self {
+        if self.addr.flags & (1 << VHOST_VRING_F_LOG) != 0 {
+            self.used_log = log.map(|log| (log, by_user));
         }
         self
     }
@@ -125,9 +151,12 @@ impl<'a> Rings<'a> {
     /// the log eventfd too (upstream signals after flags, `avail_event` and
     /// index writes, not after the elements, which the index follows).
     fn log_used(&self, offset: u64, len: u64, signal: bool) {
-        if let Some(log) = &self.used_log {
+        if let Some((log, by_user)) = &self.used_log {
             fence(Ordering::Release);
-            log.mark(self.config.addr.log_guest_addr.wrapping_add(offset), len);
+            match by_user {
+                None => log.mark(self.addr.log_guest_addr.wrapping_add(offset), len),
+                Some(mem) => log.mark_user(mem, self.addr.used_user_addr.wrapping_add(offset), len),
+            }
             if signal {
                 log.signal();
             }
@@ -148,20 +177,20 @@ impl<'a> Rings<'a> {
 
     /// The ring size: a power of two up to 32768 (`VringConfig` refuses others).
     pub(crate) fn num(&self) -> u16 {
-        u16::try_from(self.config.num).unwrap_or(u16::MAX)
+        u16::try_from(self.num).unwrap_or(u16::MAX)
     }
 
     /// The user address of the descriptor table.
     pub(crate) fn desc_table(&self) -> u64 {
-        self.config.addr.desc_user_addr
+        self.addr.desc_user_addr
     }
 
     fn avail(&self, offset: u64) -> UserAddr {
-        UserAddr::new(self.config.addr.avail_user_addr.wrapping_add(offset) as usize)
+        UserAddr::new(self.addr.avail_user_addr.wrapping_add(offset) as usize)
     }
 
     fn used(&self, offset: u64) -> UserAddr {
-        UserAddr::new(self.config.addr.used_user_addr.wrapping_add(offset) as usize)
+        UserAddr::new(self.addr.used_user_addr.wrapping_add(offset) as usize)
     }
 
     /// Entries available past `last_avail`; a fault if the guest moved the

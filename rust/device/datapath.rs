@@ -12,11 +12,14 @@
 //! last good packet, the error eventfd fires, a rate-limited diagnostic
 //! names the fault, and the queue stops until the VMM re-bases it.
 
+use super::QueueMisses;
 use super::{Control, VirtQueue};
+use crate::guest_space::Space;
 use crate::logic::{
     features::{Features, VHOST_F_LOG_ALL, VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_NET_F_MRG_RXBUF},
-    memtable::MemTable,
+    iotlb::ACCESS_WO,
     ratelimit::RateLimit,
+    ring_config::VringAddr,
     ring_fault::RingFault,
     round::{busy_poll_ns, RoundBudget},
     split_ring::{consecutive_heads, Desc, Segment},
@@ -147,8 +150,13 @@ impl Diagnostics {
 /// What one round on a queue works with.
 pub(super) struct Round<'a> {
     pub(super) settings: Settings,
-    pub(super) mem: &'a MemTable,
+    /// How guest addresses translate.
+    pub(super) space: Space<'a>,
+    /// The rings' user addresses (translated through the IOTLB if there is one).
+    pub(super) ring: VringAddr,
     pub(super) vq: &'a mut VirtQueue,
+    /// IOTLB misses waiting for the VMM.
+    misses: &'a mut QueueMisses,
     /// Where writes are logged, with `VHOST_F_LOG_ALL`.
     pub(super) log: Option<DirtyLog<'a>>,
     diag: &'a mut Diagnostics,
@@ -257,12 +265,31 @@ impl Control {
         }
         let settings = Settings::of(self.features);
         let mem = self.mem.as_deref()?;
+        let space = match &self.iotlb {
+            Some(tlb) => Space::Iotlb(tlb, mem),
+            None => Space::Memory(mem),
+        };
         let vq = self.vqs.get_mut(queue).filter(|vq| vq.attached())?;
+        let ring = match space.rings(&vq.config, settings.event_idx) {
+            Ok(ring) => ring,
+            // The queue waits for the VMM's answer (a kick or the answer
+            // runs it again).
+            Err(RingFault::IotlbMiss { iova, access }) => {
+                self.misses.record(queue, iova, access);
+                return None;
+            }
+            // A ring the IOTLB maps without the access the device needs:
+            // the queue stalls until the VMM fixes the mapping, silently as
+            // upstream's (a guest's IOMMU may do this to its own device).
+            Err(_) => return None,
+        };
         let log = vq.dirty_log(self.features, self.log_ctx.as_ref());
         Some(Round {
             settings,
-            mem,
+            space,
+            ring,
             vq,
+            misses: &mut self.misses,
             log,
             diag: &mut self.diag,
             dev: self.id,
@@ -271,10 +298,16 @@ impl Control {
     }
 }
 
-impl Round<'_> {
+impl<'a> Round<'a> {
     /// Starts a round: where the queue stands.
     pub(super) fn progress(&self) -> Progress {
         Progress::of(self.vq)
+    }
+
+    /// The queue's rings for this round.
+    pub(super) fn rings(&self) -> Rings<'a> {
+        Rings::new(self.ring, self.vq.config.num, self.settings.event_idx)
+            .logged(self.log, self.space.log_by_user_addr())
     }
 
     /// Ends a round that ended as `end`: writes what is left of the used
@@ -289,13 +322,14 @@ impl Round<'_> {
         end: Result<RoundEnd, RingFault>,
         work: &RoundBudget,
     ) {
-        let vq = self.vq;
         let Settings {
             event_idx,
             notify_on_empty,
             ..
         } = self.settings;
-        let rings = Rings::new(&vq.config, event_idx).logged(self.log);
+        let vq = self.vq;
+        let rings = Rings::new(self.ring, vq.config.num, event_idx)
+            .logged(self.log, self.space.log_by_user_addr());
         let flushed = progress.flush(&rings, scratch);
         let mut result = end.and_then(|end| flushed.map(|()| end));
         if progress.last_used != vq.last_used_idx {
@@ -355,6 +389,11 @@ impl Round<'_> {
         match result {
             Ok(RoundEnd::Requeue) => waker.wake(super::kick_bit(self.queue)),
             Ok(RoundEnd::Idle | RoundEnd::Wait | RoundEnd::PollRing) => {}
+            // Not the guest's fault: the VMM is asked, the answer resumes
+            // the queue where it stopped.
+            Err(RingFault::IotlbMiss { iova, access }) => {
+                self.misses.record(self.queue, iova, access);
+            }
             Err(fault) => {
                 vq.stats.errors += 1;
                 if let Some(err) = &vq.err {
@@ -466,23 +505,25 @@ impl Lookahead {
     pub(super) fn reader<'a>(
         &self,
         rings: &Rings<'_>,
-        mem: &'a MemTable,
+        space: Space<'a>,
         descs: &'a [Desc],
     ) -> UserDescs<'a> {
         UserDescs {
             table: rings.desc_table(),
-            mem,
+            space,
             cache: Some((self.first, &descs[..self.cached])),
         }
     }
 }
 
-/// Turns guest buffers into user buffers, skipping the first `skip` bytes
-/// (the virtio-net header the device consumes on TX or writes itself on RX).
+/// Turns guest buffers into user buffers for `access` (reading TX
+/// buffers, writing RX ones), skipping the first `skip` bytes (the
+/// virtio-net header the device consumes on TX or writes itself on RX).
 pub(super) fn gather(
-    mem: &MemTable,
+    space: Space<'_>,
     segs: &[Segment],
     skip: usize,
+    access: u8,
     iovs: &mut UserIovs,
 ) -> Result<(), RingFault> {
     let mut skip = skip as u64;
@@ -496,9 +537,8 @@ pub(super) fn gather(
             gpa = gpa.checked_add(n).ok_or(RingFault::BufferOutsideMemory)?;
         }
         while left > 0 {
-            let (uaddr, chunk) = mem
-                .translate(gpa, left)
-                .map_err(|_| RingFault::BufferOutsideMemory)?;
+            let (uaddr, chunk) =
+                space.translate(gpa, left, access, RingFault::BufferOutsideMemory)?;
             if !iovs.push(uaddr, chunk as usize) {
                 return Err(RingFault::TooManySegments);
             }
@@ -516,7 +556,7 @@ pub(super) fn gather(
 
 /// Writes `bytes` into the guest buffers `segs`, starting `skip` bytes in.
 pub(super) fn write_to_segments(
-    mem: &MemTable,
+    space: Space<'_>,
     segs: &[Segment],
     skip: usize,
     bytes: &[u8],
@@ -535,9 +575,8 @@ pub(super) fn write_to_segments(
         gpa = gpa.checked_add(n).ok_or(RingFault::BufferOutsideMemory)?;
         while left > 0 && !bytes.is_empty() {
             let want = left.min(bytes.len() as u64);
-            let (uaddr, chunk) = mem
-                .translate(gpa, want)
-                .map_err(|_| RingFault::BufferOutsideMemory)?;
+            let (uaddr, chunk) =
+                space.translate(gpa, want, ACCESS_WO, RingFault::BufferOutsideMemory)?;
             let (now, rest) = bytes.split_at(chunk as usize);
             UserAddr::new(uaddr as usize)
                 .write_slice(now)

@@ -17,10 +17,11 @@ use super::datapath::{
     PACKET_SEGS,
 };
 use super::{Control, QueueStats, RX};
+use crate::guest_space::Space;
 use crate::logic::{
     dirty_log::written_ranges,
     features::NET_HDR_MRG_LEN,
-    memtable::MemTable,
+    iotlb::ACCESS_WO,
     ring_fault::RingFault,
     round::{RoundBudget, PACKET_DESC_LIMIT},
     split_ring::walk_chain,
@@ -46,7 +47,7 @@ enum Placement {
 /// The RX round's view of its queue.
 struct RxRound<'a> {
     settings: Settings,
-    mem: &'a MemTable,
+    space: Space<'a>,
     rings: Rings<'a>,
     sock: &'a mut BackendSocket,
     stats: &'a mut QueueStats,
@@ -64,14 +65,15 @@ impl Control {
             return;
         };
         let mut progress = round.progress();
+        let rings = round.rings();
         let vq = &mut *round.vq;
         let Some(sock) = vq.backend.as_mut() else {
             return;
         };
         let mut rx = RxRound {
             settings: round.settings,
-            mem: round.mem,
-            rings: Rings::new(&vq.config, round.settings.event_idx).logged(round.log),
+            space: round.space,
+            rings,
             sock,
             stats: &mut vq.stats,
             log: round.log,
@@ -168,8 +170,8 @@ impl RxRound<'_> {
                 // After the data, so that a page the migration copied before
                 // the write is copied again.
                 let segs = &scratch.packet_segs[..scratch.packet_segs_len];
-                for (gpa, len) in written_ranges(segs.iter().map(|s| (s.addr, s.len)), written) {
-                    log.mark(gpa, len);
+                for (addr, len) in written_ranges(segs.iter().map(|s| (s.addr, s.len)), written) {
+                    self.space.log_write(log, addr, len);
                 }
                 log.signal();
             }
@@ -222,7 +224,7 @@ impl RxRound<'_> {
             let pos = last_avail.wrapping_add(count as u16);
             let head = self.ahead.head(&self.rings, scratch, pos, self.avail_end)?;
             let chain = walk_chain(
-                &mut self.ahead.reader(&self.rings, self.mem, &scratch.descs),
+                &mut self.ahead.reader(&self.rings, self.space, &scratch.descs),
                 self.rings.num(),
                 head,
                 &mut scratch.segs,
@@ -249,7 +251,7 @@ impl RxRound<'_> {
             } else {
                 0
             };
-            gather(self.mem, segs, skip, &mut scratch.iovs)?;
+            gather(self.space, segs, skip, ACCESS_WO, &mut scratch.iovs)?;
             scratch.packet_used[count] = (head, u32::try_from(room).unwrap_or(u32::MAX));
             count += 1;
             got = got.saturating_add(room);
@@ -287,6 +289,6 @@ impl RxRound<'_> {
             (len, _) => (0, len),
         };
         let segs = &scratch.head_segs[..scratch.head_segs_len];
-        write_to_segments(self.mem, segs, skip, &header[skip..end])
+        write_to_segments(self.space, segs, skip, &header[skip..end])
     }
 }

@@ -12,8 +12,9 @@
 
 use super::datapath::{gather, Lookahead, Progress, RoundEnd, Scratch, Settings};
 use super::{Control, QueueStats, TX};
+use crate::guest_space::Space;
 use crate::logic::{
-    memtable::MemTable,
+    iotlb::ACCESS_RO,
     ring_fault::RingFault,
     round::{RoundBudget, PACKET_DESC_LIMIT},
     split_ring::walk_chain,
@@ -38,7 +39,7 @@ enum Sent {
 /// The TX round's view of its queue.
 struct TxRound<'a> {
     settings: Settings,
-    mem: &'a MemTable,
+    space: Space<'a>,
     rings: Rings<'a>,
     sock: &'a BackendSocket,
     batch: Option<&'a mut TapBatch>,
@@ -55,6 +56,7 @@ impl Control {
             return;
         };
         let mut progress = round.progress();
+        let rings = round.rings();
         let vq = &mut *round.vq;
         // Running again: any wait for room in the socket is over.
         if let Some(poll) = vq.backend_poll.as_mut() {
@@ -69,8 +71,8 @@ impl Control {
             .filter(|_| TapBatch::usable_with(sock));
         let mut tx = TxRound {
             settings: round.settings,
-            mem: round.mem,
-            rings: Rings::new(&vq.config, round.settings.event_idx).logged(round.log),
+            space: round.space,
+            rings,
             sock,
             batch,
             poll: vq.backend_poll.as_mut(),
@@ -122,7 +124,7 @@ impl TxRound<'_> {
             let head = ahead.head(&self.rings, scratch, pos, pos.wrapping_add(avail_left))?;
             let mut reads = PACKET_DESC_LIMIT;
             let chain = walk_chain(
-                &mut ahead.reader(&self.rings, self.mem, &scratch.descs),
+                &mut ahead.reader(&self.rings, self.space, &scratch.descs),
                 self.rings.num(),
                 head,
                 &mut scratch.segs,
@@ -135,9 +137,10 @@ impl TxRound<'_> {
             }
             scratch.iovs.clear();
             gather(
-                self.mem,
+                self.space,
                 &scratch.segs[..chain.readable],
                 self.settings.hdr_len,
+                ACCESS_RO,
                 &mut scratch.iovs,
             )?;
             let bytes = match self.send(scratch) {

@@ -22,6 +22,9 @@ pub const VIRTIO_RING_F_INDIRECT_DESC: u32 = 28;
 pub const VIRTIO_RING_F_EVENT_IDX: u32 = 29;
 /// `VIRTIO_F_VERSION_1`: virtio 1.0 (little-endian rings, 12-byte net header).
 pub const VIRTIO_F_VERSION_1: u32 = 32;
+/// `VIRTIO_F_ACCESS_PLATFORM`: addresses are I/O virtual addresses,
+/// translated through an IOTLB the VMM fills (`logic::iotlb`).
+pub const VIRTIO_F_ACCESS_PLATFORM: u32 = 33;
 /// `VIRTIO_F_RING_RESET`: the driver may reset one queue while the others
 /// run (for a vhost device: the VMM detaches, re-programs and re-attaches
 /// one queue, which needs nothing more of the device).
@@ -41,6 +44,7 @@ pub const OFFERED: u64 = bit(VIRTIO_F_NOTIFY_ON_EMPTY)
     | bit(VIRTIO_F_ANY_LAYOUT)
     | bit(VIRTIO_F_VERSION_1)
     | bit(VIRTIO_NET_F_MRG_RXBUF)
+    | bit(VIRTIO_F_ACCESS_PLATFORM)
     | bit(VIRTIO_F_RING_RESET);
 
 /// The backend features offered in `VHOST_GET_BACKEND_FEATURES` (as upstream vhost-net).
@@ -131,9 +135,10 @@ mod tests {
         );
         assert_eq!(Features::negotiate(0).map(Features::bits), Ok(0));
         assert_eq!(Features::negotiate(1 << 63), Err(Errno::OpNotSupp));
-        // VIRTIO_F_ACCESS_PLATFORM (an IOTLB) is not offered.
+        // Upstream vhost-net's set (VIRTIO_F_ACCESS_PLATFORM, bit 33, with it).
+        assert_eq!(OFFERED, 0x0000_0103_3d00_8000);
         assert_eq!(
-            Features::negotiate(OFFERED | bit(33)),
+            Features::negotiate(OFFERED | bit(34)),
             Err(Errno::OpNotSupp)
         );
         assert!(Features::negotiate(bit(VHOST_F_LOG_ALL)).is_ok());

@@ -10,6 +10,7 @@ pub mod dirty_log;
 pub mod errno;
 pub mod features;
 pub mod ioctl;
+pub mod iotlb;
 pub mod memtable;
 pub mod owner;
 pub mod ratelimit;

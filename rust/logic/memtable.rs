@@ -148,6 +148,22 @@ impl MemTable {
         Err(Errno::Fault)
     }
 
+    /// The guest-physical ranges, `(gpa, len)` each, of every region whose
+    /// user memory overlaps `[uaddr, uaddr + len)`: more than one guest range
+    /// may map the same user memory, as upstream's `log_write_hva` notes.
+    pub fn guest_ranges(&self, uaddr: u64, len: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let end = uaddr.saturating_add(len);
+        self.regions().iter().filter_map(move |r| {
+            let region_end = r.userspace_addr.checked_add(r.memory_size)?;
+            let start = uaddr.max(r.userspace_addr);
+            let stop = end.min(region_end);
+            (start < stop).then(|| {
+                let gpa = r.guest_phys_addr.wrapping_add(start - r.userspace_addr);
+                (gpa, stop - start)
+            })
+        })
+    }
+
     /// Whether every byte of `[gpa, gpa + len)` is covered by the table
     /// (possibly across several regions); `false` if the range wraps.
     pub fn covers(&self, gpa: u64, len: u64) -> bool {
@@ -184,6 +200,31 @@ mod tests {
             t.push(*r).unwrap();
         }
         t
+    }
+
+    #[test]
+    fn user_ranges_map_back_to_every_guest_range() {
+        let t = table(&[
+            Region {
+                guest_phys_addr: 0x10_0000,
+                memory_size: 0x2000,
+                userspace_addr: 0x7000_0000,
+            },
+            Region {
+                guest_phys_addr: 0x90_0000,
+                memory_size: 0x1000,
+                userspace_addr: 0x7000_1000,
+            },
+        ]);
+        let mut out = [(0u64, 0u64); 4];
+        let mut n = 0;
+        for r in t.guest_ranges(0x7000_0ff0, 0x20) {
+            out[n] = r;
+            n += 1;
+        }
+        assert_eq!(&out[..n], &[(0x10_0ff0, 0x20), (0x90_0000, 0x10)]);
+        assert_eq!(t.guest_ranges(0x6fff_0000, 0x100).count(), 0);
+        assert_eq!(t.guest_ranges(0x7000_1fff, 0x100).count(), 2);
     }
 
     #[test]

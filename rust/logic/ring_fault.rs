@@ -44,6 +44,21 @@ pub enum RingFault {
     ShortHeader,
     /// The used ring (elements, index, flags or `avail_event`) is unwritable.
     UsedUnwritable,
+    /// With an IOTLB (`VIRTIO_F_ACCESS_PLATFORM`): no mapping covers `iova`.
+    /// Not the guest's fault: the device asks the VMM and the queue waits
+    /// for the answer (needing `access`).
+    IotlbMiss {
+        /// The address without a mapping.
+        iova: u64,
+        /// `ACCESS_RO` or `ACCESS_WO` (`logic::iotlb`).
+        access: u8,
+    },
+    /// With an IOTLB: a buffer or ring whose mapping lacks the access the
+    /// device needs (reading what it sends, writing what it receives).
+    AccessDenied,
+    /// With an IOTLB: a ring part whose mappings are not contiguous in the
+    /// owner's memory.
+    RingNotContiguous,
 }
 
 impl RingFault {
@@ -68,6 +83,9 @@ impl RingFault {
             Self::BufferOutsideMemory => c"buffer outside guest memory",
             Self::ShortHeader => c"buffers shorter than the virtio-net header",
             Self::UsedUnwritable => c"used ring unwritable",
+            Self::IotlbMiss { .. } => c"IOTLB miss",
+            Self::AccessDenied => c"IOTLB mapping without the access needed",
+            Self::RingNotContiguous => c"ring not contiguous in the owner's memory",
         }
     }
 

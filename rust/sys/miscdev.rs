@@ -9,10 +9,12 @@
 //! borrows it and whose `release` gives it back.
 
 use crate::sys::bindings;
+use crate::sys::poll_queue::PollTable;
+use crate::user_addr::UserAddr;
 use core::{marker::PhantomData, mem::MaybeUninit, ptr::addr_of_mut};
 use kernel::{
     error::{from_result, to_result},
-    ffi::{c_int, c_long, c_uint, c_ulong},
+    ffi::{c_char, c_int, c_long, c_uint, c_ulong},
     init::pin_init_from_closure,
     prelude::*,
     str::CStr,
@@ -33,6 +35,18 @@ pub(crate) trait MiscDevice: Sized + Send + Sync + 'static {
     fn release(this: Arc<Self>) {
         drop(this);
     }
+
+    /// `read(2)` of `len` bytes into the user buffer at `buf`; `nonblock`
+    /// for a file opened (or set) `O_NONBLOCK`. Returns the bytes read.
+    fn read(this: ArcBorrow<'_, Self>, buf: UserAddr, len: usize, nonblock: bool) -> Result<usize>;
+
+    /// `write(2)` of `len` bytes from the user buffer at `buf`. Returns the
+    /// bytes taken.
+    fn write(this: ArcBorrow<'_, Self>, buf: UserAddr, len: usize) -> Result<usize>;
+
+    /// `poll(2)`: registers the caller on the file's wait queues through
+    /// `table` and returns the events ready now (`EPOLL*` bits).
+    fn poll(this: ArcBorrow<'_, Self>, table: &PollTable) -> u32;
 }
 
 /// The C structures the misc core keeps pointers to; they live side by side in
@@ -102,6 +116,9 @@ impl<T: MiscDevice> Registration<T> {
         fops.release = Some(Self::release_callback);
         fops.unlocked_ioctl = Some(Self::ioctl_callback);
         fops.compat_ioctl = Some(Self::compat_ioctl_callback);
+        fops.read = Some(Self::read_callback);
+        fops.write = Some(Self::write_callback);
+        fops.poll = Some(Self::poll_callback);
         fops.llseek = Some(bindings::noop_llseek);
         fops
     }
@@ -151,6 +168,59 @@ impl<T: MiscDevice> Registration<T> {
             Ok(ret) => ret as c_long,
             Err(err) => err.to_errno() as c_long,
         }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS on a file whose `open_callback` succeeded and which
+    /// has not been released; `buf` is a user address.
+    unsafe extern "C" fn read_callback(
+        file: *mut bindings::file,
+        buf: *mut c_char,
+        len: usize,
+        _pos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: `file` is valid for the duration of the call.
+        let flags = unsafe { (*file).f_flags };
+        // SAFETY: as in `ioctl_callback`.
+        let state = unsafe { Arc::<T>::borrow((*file).private_data) };
+        let nonblock = flags & bindings::O_NONBLOCK != 0;
+        match T::read(state, UserAddr::new(buf as usize), len, nonblock) {
+            Ok(n) => n as isize,
+            Err(err) => err.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for `read_callback`.
+    unsafe extern "C" fn write_callback(
+        file: *mut bindings::file,
+        buf: *const c_char,
+        len: usize,
+        _pos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: as in `ioctl_callback`.
+        let state = unsafe { Arc::<T>::borrow((*file).private_data) };
+        match T::write(state, UserAddr::new(buf as usize), len) {
+            Ok(n) => n as isize,
+            Err(err) => err.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS on a file whose `open_callback` succeeded and which
+    /// has not been released, with the call's `poll_table` (or null).
+    unsafe extern "C" fn poll_callback(
+        file: *mut bindings::file,
+        table: *mut bindings::poll_table_struct,
+    ) -> bindings::__poll_t {
+        // SAFETY: as in `ioctl_callback`.
+        let state = unsafe { Arc::<T>::borrow((*file).private_data) };
+        // SAFETY: the arguments of this `poll()` call; dropped before it returns.
+        let table = unsafe { PollTable::new(file, table) };
+        T::poll(state, &table)
     }
 
     /// # Safety

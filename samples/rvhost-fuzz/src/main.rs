@@ -21,7 +21,7 @@ mod watchdog;
 use anyhow::{Context as _, Result};
 use clap::{Parser, ValueEnum};
 use op::Op;
-use report::{At, Tally, UPSTREAM_ONLY_FEATURES};
+use report::{At, Tally};
 use side::{Offers, Outcome, Side};
 use std::time::{Duration, Instant};
 use watchdog::{Call, Kmsg, Watchdog};
@@ -273,14 +273,12 @@ fn main() -> Result<()> {
         );
     }
     if comparing {
-        // The one allowed difference in the offer: bits upstream has and
-        // rvhost does not (yet). rvhost offering a bit upstream lacks, or
-        // lacking any other, is a finding.
+        // rvhost offers exactly upstream's features: any difference is a finding.
         let (ours, theirs) = (features[0], features[1]);
-        let unexpected = (ours ^ theirs) & !(UPSTREAM_ONLY_FEATURES & theirs & !ours);
+        let unexpected = ours ^ theirs;
         if unexpected != 0 {
             tally.finding(format!(
-                "GET_FEATURES: rvhost {ours:#x}, upstream {theirs:#x}: bits {unexpected:#x} differ beyond the allow-list"
+                "GET_FEATURES: rvhost {ours:#x}, upstream {theirs:#x}: bits {unexpected:#x} differ"
             ));
         }
     }

@@ -7,12 +7,6 @@ use nettest::VringStats;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Feature bits upstream offers and rvhost does not (yet): dirty logging
-/// (`VHOST_F_LOG_ALL`, 26), `VIRTIO_F_ACCESS_PLATFORM` (33, IOTLB) and
-/// `VIRTIO_F_RING_RESET` (40). `GET_FEATURES` answers are compared on the
-/// bits both offer, and `SET_FEATURES` acks only those.
-pub const UPSTREAM_ONLY_FEATURES: u64 = (1 << 26) | (1 << 33) | (1 << 40);
-
 /// Findings printed as they happen (a systematic divergence would otherwise
 /// print one line per case); the summary groups them all.
 const SHOWN_FINDINGS: u64 = 50;
