@@ -205,8 +205,8 @@ struct Control {
     features: Features,
     backend_features: u64,
     mem: Option<KBox<MemTable>>,
-    /// With `VIRTIO_F_ACCESS_PLATFORM` acked (once acked, until an owner
-    /// reset, as upstream): guest addresses are translated through it.
+    /// While `VIRTIO_F_ACCESS_PLATFORM` is acked: guest addresses are
+    /// translated through it.
     iotlb: Option<DeviceIotlb>,
     misses: QueueMisses,
     log_ctx: Option<EventFdCtx>,
@@ -627,9 +627,9 @@ impl VhostNet {
             VhostIoctl::GetFeatures => arg.write(&features::OFFERED),
             VhostIoctl::SetFeatures => {
                 let acked = Features::negotiate(arg.read()?).map_err(Error::from)?;
-                // Every ack of ACCESS_PLATFORM starts a new, empty IOTLB
-                // (upstream's `vhost_init_device_iotlb`), allocated before
-                // anything changes.
+                // Every ack of ACCESS_PLATFORM starts a new, empty IOTLB,
+                // allocated before anything changes; features without it
+                // drop the IOTLB.
                 let iotlb = match acked.has(VIRTIO_F_ACCESS_PLATFORM) {
                     true => Some(new_iotlb()?),
                     false => None,
@@ -641,8 +641,27 @@ impl VhostNet {
                     return Err(EFAULT);
                 }
                 control.features = acked;
-                if iotlb.is_some() {
+                // Switching between guest-physical and I/O virtual
+                // addresses forgets the rings' addresses (they meant the
+                // other kind); dropping the IOTLB also drops its misses
+                // (upstream's `vhost_init_device_iotlb` and
+                // `vhost_clear_device_iotlb`).
+                let switched = iotlb.is_some() != control.iotlb.is_some();
+                if switched {
+                    for vq in &mut control.vqs {
+                        vq.config.invalidate_addr();
+                    }
+                }
+                let dropped = iotlb.is_none() && control.iotlb.is_some();
+                if iotlb.is_some() || dropped {
                     control.iotlb = iotlb;
+                }
+                if dropped {
+                    control.misses.clear();
+                    drop(control);
+                    // Blocking readers find no IOTLB any more.
+                    this.miss_readable.notify_all();
+                    this.poll_queue.wake_readable();
                 }
                 Ok(())
             }

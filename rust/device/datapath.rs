@@ -270,6 +270,9 @@ impl Control {
             None => Space::Memory(mem),
         };
         let vq = self.vqs.get_mut(queue).filter(|vq| vq.attached())?;
+        if vq.config.addr_unset() {
+            return None;
+        }
         let ring = match space.rings(&vq.config, settings.event_idx) {
             Ok(ring) => ring,
             // The queue waits for the VMM's answer (a kick or the answer

@@ -133,6 +133,23 @@ impl VringConfig {
         Ok(())
     }
 
+    /// Forgets the ring addresses (upstream's `vhost_vq_invalidate_access`,
+    /// when the device switches between guest-physical and I/O virtual
+    /// addresses): the queue does nothing until new ones are set.
+    pub fn invalidate_addr(&mut self) {
+        self.addr = VringAddr::default();
+    }
+
+    /// Whether the ring addresses are unset (all three 0, as
+    /// [`VringConfig::invalidate_addr`] leaves them; one address 0 may be a
+    /// valid I/O virtual address): a round then does nothing, as upstream's
+    /// `vq_meta_prefetch` says.
+    pub const fn addr_unset(&self) -> bool {
+        self.addr.desc_user_addr == 0
+            && self.addr.avail_user_addr == 0
+            && self.addr.used_user_addr == 0
+    }
+
     /// `SET_VRING_BASE`: `EBUSY` with a backend attached; `EINVAL` above 65535.
     pub fn set_base(&mut self, base: u32, backend_attached: bool) -> Result<(), Errno> {
         if backend_attached {

@@ -2,7 +2,7 @@
 
 use crate::calls::{Addr, Ioctl, Region};
 use crate::context::{Fd, MEM_SIZE};
-use nettest::features::{VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX};
+use nettest::features::{VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX};
 
 /// An unknown request in the vhost range (`_IO(0xAF, 0x7f)`).
 const UNKNOWN_VHOST_IO: u64 = 0xaf7f;
@@ -40,6 +40,10 @@ const MEM_WRAPPING: &[Region] = &[Region {
     size: 0x2000,
     user: Addr::Gpa(0),
 }];
+
+/// Features of a device behind a vIOMMU.
+const ACCESS_PLATFORM_FEATURES: u64 =
+    VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX | VIRTIO_F_ACCESS_PLATFORM;
 
 /// Rings of 256 entries for queue `index`, inside the probe's memory.
 const fn rings(index: u32) -> Ioctl {
@@ -526,6 +530,48 @@ pub const PROBES: &[Probe] = &[
                 index: 1,
                 fd: Fd::Tap,
             },
+        ],
+        in_child: false,
+    },
+    Probe {
+        // With an IOTLB the ring addresses are I/O virtual addresses:
+        // attaching reads and writes the used ring through the (empty)
+        // IOTLB, a miss: EFAULT. Switching between guest-physical and I/O
+        // virtual addresses (acking ACCESS_PLATFORM, or dropping it) forgets
+        // the ring addresses, so the rings must be set again (6.12's
+        // vhost_init_device_iotlb / vhost_clear_device_iotlb).
+        name: "VIRTIO_F_ACCESS_PLATFORM: rings through an empty IOTLB",
+        setup: &FULL_SETUP,
+        calls: &[
+            Ioctl::SetFeatures(ACCESS_PLATFORM_FEATURES),
+            Ioctl::NetSetBackend {
+                index: 1,
+                fd: Fd::Tap,
+            },
+            Ioctl::SetFeatures(VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX),
+            Ioctl::NetSetBackend {
+                index: 1,
+                fd: Fd::Tap,
+            },
+            rings(1),
+            Ioctl::NetSetBackend {
+                index: 1,
+                fd: Fd::Tap,
+            },
+            Ioctl::SetFeatures(ACCESS_PLATFORM_FEATURES),
+            Ioctl::SetFeatures(ACCESS_PLATFORM_FEATURES),
+            Ioctl::GetVringBase { index: 1 },
+            Ioctl::NetSetBackend {
+                index: 1,
+                fd: Fd::Unbind,
+            },
+            Ioctl::NetSetBackend {
+                index: 1,
+                fd: Fd::Tap,
+            },
+            Ioctl::ResetOwner,
+            Ioctl::SetOwner,
+            Ioctl::GetFeatures,
         ],
         in_child: false,
     },
