@@ -182,6 +182,17 @@ impl RingAddrs {
             used: mem.uaddr(layout.used),
         }
     }
+
+    /// I/O virtual addresses: with `VIRTIO_F_ACCESS_PLATFORM` the device
+    /// translates the ring addresses through its IOTLB; the test's IOMMU
+    /// maps IOVA `x` to guest memory offset `x`.
+    pub fn iova(layout: Layout) -> Self {
+        Self {
+            desc: layout.desc,
+            avail: layout.avail,
+            used: layout.used,
+        }
+    }
 }
 
 /// `VHOST_SET_VRING_ADDR` for `layout`.
