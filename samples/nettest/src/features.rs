@@ -17,6 +17,7 @@ pub const VIRTIO_F_ANY_LAYOUT: u64 = bit(virtio_config::VIRTIO_F_ANY_LAYOUT);
 pub const VIRTIO_RING_F_INDIRECT_DESC: u64 = bit(virtio_ring::VIRTIO_RING_F_INDIRECT_DESC);
 pub const VIRTIO_RING_F_EVENT_IDX: u64 = bit(virtio_ring::VIRTIO_RING_F_EVENT_IDX);
 pub const VIRTIO_F_VERSION_1: u64 = bit(virtio_config::VIRTIO_F_VERSION_1);
+pub const VIRTIO_F_ACCESS_PLATFORM: u64 = bit(virtio_config::VIRTIO_F_ACCESS_PLATFORM);
 pub const VIRTIO_F_RING_RESET: u64 = bit(virtio_config::VIRTIO_F_RING_RESET);
 pub const VIRTIO_F_ACCESS_PLATFORM: u64 = bit(virtio_config::VIRTIO_F_ACCESS_PLATFORM);
 pub const VHOST_F_LOG_ALL: u64 = bit(vhost::VHOST_F_LOG_ALL);

@@ -14,6 +14,7 @@ mod flood;
 mod guest;
 mod hog;
 mod hostile;
+mod iotlb;
 mod rig;
 mod ring_reset;
 mod rr;
@@ -132,6 +133,11 @@ pub struct Args {
     /// the bits of the pages the device wrote.
     #[arg(long)]
     dirty_log: bool,
+    /// `VIRTIO_F_ACCESS_PLATFORM`: the test is the IOMMU, answering the
+    /// device's IOTLB misses; the file's message ABI, traffic both ways,
+    /// invalidation and mappings without the access the device needs.
+    #[arg(long)]
+    iotlb: bool,
     /// `VIRTIO_F_RING_RESET`: one queue reset onto a new ring while the
     /// other keeps running.
     #[arg(long)]
@@ -238,6 +244,9 @@ fn main() -> Result<()> {
     }
     if args.dirty_log {
         return dirty_log::run(&args.device);
+    }
+    if args.iotlb {
+        return iotlb::run(&args.device);
     }
     if let Some(rounds) = args.churn {
         return churn::run(&args.device, rounds);

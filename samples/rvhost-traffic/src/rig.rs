@@ -101,6 +101,15 @@ impl QueueFds {
 /// Opens `device`, takes ownership, acks `features` and maps `mem` as guest
 /// memory (one region from guest-physical 0).
 pub fn open_device(device: &str, features: u64, mem: &GuestMemory) -> Result<File> {
+    let dev = open_owned(device)?;
+    set_features(&dev, features)?;
+    set_mem_table(&dev, mem, 0)?;
+    Ok(dev)
+}
+
+/// Opens `device` for reading and writing (the IOTLB messages go through
+/// `read` and `write`) and takes ownership.
+pub fn open_owned(device: &str) -> Result<File> {
     let dev = OpenOptions::new()
         .read(true)
         .write(true)
@@ -108,14 +117,22 @@ pub fn open_device(device: &str, features: u64, mem: &GuestMemory) -> Result<Fil
         .with_context(|| device.to_string())?;
     // SAFETY: no argument.
     check(unsafe { ioctl(&dev, VHOST_SET_OWNER()) }, "SET_OWNER")?;
-    // SAFETY: reads one u64.
-    let ret = unsafe { ioctl_with_ref(&dev, VHOST_SET_FEATURES(), &features) };
-    check(ret, "SET_FEATURES")?;
-    let table: [u64; 5] = [1, 0, MEM_SIZE as u64, mem.uaddr(0), 0];
-    // SAFETY: a vhost_memory header and one region.
-    let ret = unsafe { ioctl_with_ptr(&dev, VHOST_SET_MEM_TABLE(), table.as_ptr()) };
-    check(ret, "SET_MEM_TABLE")?;
     Ok(dev)
+}
+
+/// `VHOST_SET_FEATURES`.
+pub fn set_features(dev: &File, features: u64) -> Result<()> {
+    // SAFETY: reads one u64.
+    let ret = unsafe { ioctl_with_ref(dev, VHOST_SET_FEATURES(), &features) };
+    check(ret, "SET_FEATURES")
+}
+
+/// `VHOST_SET_MEM_TABLE`: `mem` as one region at guest-physical `gpa`.
+pub fn set_mem_table(dev: &File, mem: &GuestMemory, gpa: u64) -> Result<()> {
+    let table: [u64; 5] = [1, gpa, MEM_SIZE as u64, mem.uaddr(0), 0];
+    // SAFETY: a vhost_memory header and one region.
+    let ret = unsafe { ioctl_with_ptr(dev, VHOST_SET_MEM_TABLE(), table.as_ptr()) };
+    check(ret, "SET_MEM_TABLE")
 }
 
 /// Sets queue `queue` up on `layout` and attaches `backend`.
@@ -127,13 +144,19 @@ pub fn setup_queue(
     fds: &QueueFds,
     backend: &OwnedFd,
 ) -> Result<()> {
+    prepare_queue(dev, queue, RingAddrs::user(mem, layout), fds)?;
+    set_file(dev, VHOST_NET_SET_BACKEND(), queue, backend.as_raw_fd())
+}
+
+/// Everything of queue `queue` but its backend: size, base, ring addresses
+/// and eventfds.
+pub fn prepare_queue(dev: &File, queue: u32, ring: RingAddrs, fds: &QueueFds) -> Result<()> {
     set_state(dev, VHOST_SET_VRING_NUM(), queue, QUEUE_SIZE.into())?;
     set_state(dev, VHOST_SET_VRING_BASE(), queue, 0)?;
-    set_ring_addr(dev, mem, queue, layout)?;
+    set_ring_addrs(dev, queue, ring)?;
     set_file(dev, VHOST_SET_VRING_KICK(), queue, fds.kick.as_raw_fd())?;
     set_file(dev, VHOST_SET_VRING_CALL(), queue, fds.call.as_raw_fd())?;
-    set_file(dev, VHOST_SET_VRING_ERR(), queue, fds.err.as_raw_fd())?;
-    set_file(dev, VHOST_NET_SET_BACKEND(), queue, backend.as_raw_fd())
+    set_file(dev, VHOST_SET_VRING_ERR(), queue, fds.err.as_raw_fd())
 }
 
 /// `VHOST_SET_VRING_BUSYLOOP_TIMEOUT`: the device busy-polls `queue` for up
@@ -142,14 +165,49 @@ pub fn set_busyloop_timeout(dev: &File, queue: u32, microseconds: u32) -> Result
     set_state(dev, VHOST_SET_VRING_BUSYLOOP_TIMEOUT(), queue, microseconds)
 }
 
+/// The three ring addresses of a queue as the device is to see them.
+#[derive(Clone, Copy, Debug)]
+pub struct RingAddrs {
+    pub desc: u64,
+    pub avail: u64,
+    pub used: u64,
+}
+
+impl RingAddrs {
+    /// Addresses in our address space (no IOTLB: the device reads there).
+    pub fn user(mem: &GuestMemory, layout: Layout) -> Self {
+        Self {
+            desc: mem.uaddr(layout.desc),
+            avail: mem.uaddr(layout.avail),
+            used: mem.uaddr(layout.used),
+        }
+    }
+
+    /// I/O virtual addresses: with `VIRTIO_F_ACCESS_PLATFORM` the device
+    /// translates the ring addresses through its IOTLB; the test's IOMMU
+    /// maps IOVA `x` to guest memory offset `x`.
+    pub fn iova(layout: Layout) -> Self {
+        Self {
+            desc: layout.desc,
+            avail: layout.avail,
+            used: layout.used,
+        }
+    }
+}
+
 /// `VHOST_SET_VRING_ADDR` for `layout`.
 pub fn set_ring_addr(dev: &File, mem: &GuestMemory, queue: u32, layout: Layout) -> Result<()> {
+    set_ring_addrs(dev, queue, RingAddrs::user(mem, layout))
+}
+
+/// `VHOST_SET_VRING_ADDR` with `ring`'s addresses.
+pub fn set_ring_addrs(dev: &File, queue: u32, ring: RingAddrs) -> Result<()> {
     let addr = vhost_vring_addr {
         index: queue,
         flags: 0,
-        desc_user_addr: mem.uaddr(layout.desc),
-        used_user_addr: mem.uaddr(layout.used),
-        avail_user_addr: mem.uaddr(layout.avail),
+        desc_user_addr: ring.desc,
+        used_user_addr: ring.used,
+        avail_user_addr: ring.avail,
         log_guest_addr: 0,
     };
     // SAFETY: reads one vhost_vring_addr.
