@@ -520,8 +520,10 @@ impl Lookahead {
 }
 
 /// Turns guest buffers into user buffers for `access` (reading TX
-/// buffers, writing RX ones), skipping the first `skip` bytes (the
+/// buffers, writing RX ones), leaving out the first `skip` bytes (the
 /// virtio-net header the device consumes on TX or writes itself on RX).
+/// Every buffer is translated whole, the left-out bytes too, as upstream
+/// translates each descriptor (so a miss names the buffer's start).
 pub(super) fn gather(
     space: Space<'_>,
     segs: &[Segment],
@@ -531,21 +533,19 @@ pub(super) fn gather(
 ) -> Result<(), RingFault> {
     let mut skip = skip as u64;
     for seg in segs {
-        let mut gpa = seg.addr;
+        let mut addr = seg.addr;
         let mut left = u64::from(seg.len);
-        if skip > 0 {
-            let n = skip.min(left);
-            skip -= n;
-            left -= n;
-            gpa = gpa.checked_add(n).ok_or(RingFault::BufferOutsideMemory)?;
-        }
         while left > 0 {
             let (uaddr, chunk) =
-                space.translate(gpa, left, access, RingFault::BufferOutsideMemory)?;
-            if !iovs.push(uaddr, chunk as usize) {
+                space.translate(addr, left, access, RingFault::BufferOutsideMemory)?;
+            let left_out = skip.min(chunk);
+            skip -= left_out;
+            if chunk > left_out
+                && !iovs.push(uaddr.wrapping_add(left_out), (chunk - left_out) as usize)
+            {
                 return Err(RingFault::TooManySegments);
             }
-            gpa = gpa
+            addr = addr
                 .checked_add(chunk)
                 .ok_or(RingFault::BufferOutsideMemory)?;
             left -= chunk;

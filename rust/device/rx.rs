@@ -85,10 +85,11 @@ impl Control {
         let end = rx.run(scratch, &mut progress, &mut budget);
         // As upstream: while the guest has no buffers, packets arriving need
         // not wake the worker (the guest's kick will, and the round drains
-        // them all); once the socket is drained, they must.
+        // them all); nor while it waits for an IOTLB miss to be answered
+        // (the answer will); once the socket is drained, they must.
         if let Some(poll) = vq.backend_poll.as_mut() {
             match end {
-                Ok(RoundEnd::Wait) => poll.stop(),
+                Ok(RoundEnd::Wait) | Err(RingFault::IotlbMiss { .. }) => poll.stop(),
                 Ok(RoundEnd::Idle) => poll.start(),
                 _ => {}
             }

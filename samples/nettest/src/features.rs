@@ -19,6 +19,5 @@ pub const VIRTIO_RING_F_EVENT_IDX: u64 = bit(virtio_ring::VIRTIO_RING_F_EVENT_ID
 pub const VIRTIO_F_VERSION_1: u64 = bit(virtio_config::VIRTIO_F_VERSION_1);
 pub const VIRTIO_F_ACCESS_PLATFORM: u64 = bit(virtio_config::VIRTIO_F_ACCESS_PLATFORM);
 pub const VIRTIO_F_RING_RESET: u64 = bit(virtio_config::VIRTIO_F_RING_RESET);
-pub const VIRTIO_F_ACCESS_PLATFORM: u64 = bit(virtio_config::VIRTIO_F_ACCESS_PLATFORM);
 pub const VHOST_F_LOG_ALL: u64 = bit(vhost::VHOST_F_LOG_ALL);
 pub const VHOST_NET_F_VIRTIO_NET_HDR: u64 = bit(vhost::VHOST_NET_F_VIRTIO_NET_HDR);
