@@ -60,6 +60,8 @@ struct RxRound<'a> {
 
 impl Control {
     /// Receives what the backend socket holds into the guest's RX buffers.
+    // Out of line: the worker's own frame stays small (scripts/worker-stack).
+    #[inline(never)]
     pub(super) fn handle_rx(&mut self, waker: &Waker, scratch: &mut Scratch) {
         let Some(round) = self.round(RX, waker) else {
             return;

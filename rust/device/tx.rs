@@ -51,6 +51,8 @@ struct TxRound<'a> {
 
 impl Control {
     /// Transmits what the guest queued on the TX ring.
+    // Out of line: the worker's own frame stays small (scripts/worker-stack).
+    #[inline(never)]
     pub(super) fn handle_tx(&mut self, waker: &Waker, scratch: &mut Scratch) {
         let Some(round) = self.round(TX, waker) else {
             return;
