@@ -486,7 +486,7 @@ impl Control {
                     }
                 };
                 let event_idx = features.has(VIRTIO_RING_F_EVENT_IDX);
-                let used_idx = Rings::new(ring, vq.config.num, event_idx)
+                let used_idx = Rings::new(&ring, vq.config.num, event_idx)
                     .logged(log, space.log_by_user_addr())
                     .init_access()
                     .map_err(|_| EFAULT)?;

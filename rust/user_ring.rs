@@ -112,7 +112,7 @@ impl DirtyLog<'_> {
 /// The worker's view of one queue's rings.
 pub(crate) struct Rings<'a> {
     /// The rings' user addresses (translated, with an IOTLB).
-    addr: VringAddr,
+    addr: &'a VringAddr,
     num: u32,
     event_idx: bool,
     /// With `VHOST_VRING_F_LOG`: every write to the used ring is logged, at
@@ -124,7 +124,7 @@ pub(crate) struct Rings<'a> {
 
 impl<'a> Rings<'a> {
     /// The rings of a queue of `num` entries at the user addresses `addr`.
-    pub(crate) fn new(addr: VringAddr, num: u32, event_idx: bool) -> Self {
+    pub(crate) fn new(addr: &'a VringAddr, num: u32, event_idx: bool) -> Self {
         Self {
             addr,
             num,

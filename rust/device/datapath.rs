@@ -307,12 +307,6 @@ impl<'a> Round<'a> {
         Progress::of(self.vq)
     }
 
-    /// The queue's rings for this round.
-    pub(super) fn rings(&self) -> Rings<'a> {
-        Rings::new(self.ring, self.vq.config.num, self.settings.event_idx)
-            .logged(self.log, self.space.log_by_user_addr())
-    }
-
     /// Ends a round that ended as `end`: writes what is left of the used
     /// batch, records where the device got to, publishes the used index if
     /// anything was used, signals the call eventfd if the guest asked, and on
@@ -331,7 +325,7 @@ impl<'a> Round<'a> {
             ..
         } = self.settings;
         let vq = self.vq;
-        let rings = Rings::new(self.ring, vq.config.num, event_idx)
+        let rings = Rings::new(&self.ring, vq.config.num, event_idx)
             .logged(self.log, self.space.log_by_user_addr());
         let flushed = progress.flush(&rings, scratch);
         let mut result = end.and_then(|end| flushed.map(|()| end));

@@ -67,7 +67,9 @@ impl Control {
             return;
         };
         let mut progress = round.progress();
-        let rings = round.rings();
+        let settings = round.settings;
+        let rings = Rings::new(&round.ring, round.vq.config.num, settings.event_idx)
+            .logged(round.log, round.space.log_by_user_addr());
         let vq = &mut *round.vq;
         let Some(sock) = vq.backend.as_mut() else {
             return;

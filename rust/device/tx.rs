@@ -58,7 +58,9 @@ impl Control {
             return;
         };
         let mut progress = round.progress();
-        let rings = round.rings();
+        let settings = round.settings;
+        let rings = Rings::new(&round.ring, round.vq.config.num, settings.event_idx)
+            .logged(round.log, round.space.log_by_user_addr());
         let vq = &mut *round.vq;
         // Running again: any wait for room in the socket is over.
         if let Some(poll) = vq.backend_poll.as_mut() {
