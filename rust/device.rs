@@ -436,11 +436,7 @@ impl Control {
         self.check_owner()?;
         let features = self.features;
         let mem = self.mem.as_deref();
-        let space = match (&self.iotlb, mem) {
-            (Some(tlb), Some(mem)) => Some(Space::Iotlb(tlb, mem)),
-            (None, Some(mem)) => Some(Space::Memory(mem)),
-            (_, None) => None,
-        };
+        let space = Space::of(self.iotlb.as_ref(), mem);
         let vq = self
             .vqs
             .get_mut(index as usize)
@@ -660,8 +656,7 @@ impl VhostNet {
                     control.misses.clear();
                     drop(control);
                     // Blocking readers find no IOTLB any more.
-                    this.miss_readable.notify_all();
-                    this.poll_queue.wake_readable();
+                    this.wake_miss_readers();
                 }
                 Ok(())
             }

@@ -46,6 +46,17 @@ fn lookup_fault(lookup: Lookup, access: u8) -> RingFault {
 }
 
 impl<'a> Space<'a> {
+    /// The space of a device with memory table `mem` and, while
+    /// `VIRTIO_F_ACCESS_PLATFORM` is acked, IOTLB `iotlb`; none without a
+    /// memory table.
+    pub(crate) fn of(iotlb: Option<&'a DeviceIotlb>, mem: Option<&'a MemTable>) -> Option<Self> {
+        let mem = mem?;
+        Some(match iotlb {
+            Some(tlb) => Self::Iotlb(tlb, mem),
+            None => Self::Memory(mem),
+        })
+    }
+
     /// Translates the guest address `addr` for `access` ([`ACCESS_RO`] to
     /// read, [`ACCESS_WO`] to write) to a user address and the bytes (at
     /// most `len`) contiguous from there; `outside` when the memory table

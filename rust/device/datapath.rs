@@ -264,11 +264,7 @@ impl Control {
             return None;
         }
         let settings = Settings::of(self.features);
-        let mem = self.mem.as_deref()?;
-        let space = match &self.iotlb {
-            Some(tlb) => Space::Iotlb(tlb, mem),
-            None => Space::Memory(mem),
-        };
+        let space = Space::of(self.iotlb.as_ref(), self.mem.as_deref())?;
         let vq = self.vqs.get_mut(queue).filter(|vq| vq.attached())?;
         if vq.config.addr_unset() {
             return None;

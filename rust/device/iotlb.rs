@@ -71,10 +71,16 @@ impl VhostNet {
         let missed = control.misses.total() != before;
         drop(control);
         if missed {
-            self.miss_readable.notify_all();
-            self.poll_queue.wake_readable();
+            self.wake_miss_readers();
         }
         result
+    }
+
+    /// Wakes blocking readers and `poll()` callers: a miss to read, or no
+    /// IOTLB any more.
+    pub(super) fn wake_miss_readers(&self) {
+        self.miss_readable.notify_all();
+        self.poll_queue.wake_readable();
     }
 
     /// `read()`: hands out one miss (a whole message, or nothing for a

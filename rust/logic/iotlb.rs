@@ -219,16 +219,14 @@ impl<S: DerefMut<Target = [Mapping]>> Iotlb<S> {
     /// follow each other in user memory too. The miss names the first byte
     /// without a mapping.
     pub fn translate_range(&self, iova: u64, len: u64, access: u8) -> Result<u64, Lookup> {
-        let (start, mut chunk) = self.translate(iova, len, access)?;
-        let mut done = chunk;
+        let (start, mut done) = self.translate(iova, len, access)?;
         while done < len {
             let at = iova.checked_add(done).ok_or(Lookup::Split)?;
             let (uaddr, n) = self.translate(at, len - done, access)?;
             if uaddr != start.wrapping_add(done) {
                 return Err(Lookup::Split);
             }
-            chunk = n;
-            done += chunk;
+            done += n;
         }
         Ok(start)
     }
