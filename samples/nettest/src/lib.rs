@@ -1,8 +1,10 @@
 //! Helpers shared by rvhost's userspace test programs: a tap or veth
 //! backend with a packet socket on its far side, test frames, and the vhost
-//! ioctls that take a ring state or a ring file; feature bits (`features`).
+//! ioctls that take a ring state or a ring file; feature bits (`features`);
+//! threads' CPU time (`thread_cpu`).
 
 pub mod features;
+pub mod thread_cpu;
 
 use anyhow::{ensure, Context, Result};
 use std::fs::{File, OpenOptions};

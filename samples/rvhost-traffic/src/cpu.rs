@@ -1,24 +1,18 @@
-//! CPU time, the efficiency figure that survives TCG's timing noise far
-//! better than packets per second: the device's worker thread (a thread of
-//! this process, `rvhost-<pid>` or `vhost-<pid>`, created by SET_OWNER) from
-//! its scheduler statistics, and the calling thread's own.
+//! CPU time per packet over a measured window: the device's worker thread
+//! and the calling thread (`nettest::thread_cpu` reads them).
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
-/// The worker threads of the devices this process owns: `rvhost-<pid>` /
-/// `vhost-<pid>`, named after the owner (the process's own name,
-/// `rvhost-traffic`, must not match).
+use nettest::thread_cpu::{own_ns, thread_ns, thread_sleeps, threads, worker_names};
+
+/// The worker threads of the devices this process owns.
 pub fn worker_tids() -> Result<Vec<i32>> {
-    let pid = std::process::id();
-    let names = [format!("rvhost-{pid}"), format!("vhost-{pid}")];
-    let mut tids = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/task")? {
-        let entry = entry?;
-        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if names.iter().any(|name| comm.trim_end() == name) {
-            tids.push(entry.file_name().to_string_lossy().parse()?);
-        }
-    }
+    let names = worker_names();
+    let tids: Vec<i32> = threads()?
+        .into_iter()
+        .filter(|(_, comm)| names.iter().any(|name| comm == name))
+        .map(|(tid, _)| tid)
+        .collect();
     anyhow::ensure!(
         !tids.is_empty(),
         "no worker thread ({}/{}) in this process",
@@ -37,42 +31,6 @@ pub fn worker_tid() -> Result<i32> {
         tids.len()
     );
     Ok(tids[0])
-}
-
-/// Nanoseconds thread `tid` of this process has run (its schedstat's first
-/// field: needs CONFIG_SCHED_INFO, which the test kernel's SCHEDSTATS selects).
-pub fn thread_ns(tid: i32) -> Result<u64> {
-    let path = format!("/proc/self/task/{tid}/schedstat");
-    let text = std::fs::read_to_string(&path).with_context(|| path.clone())?;
-    text.split_whitespace()
-        .next()
-        .context("empty schedstat")?
-        .parse()
-        .with_context(|| path.clone())
-}
-
-/// How many times thread `tid` of this process went to sleep (its
-/// `voluntary_ctxt_switches`): a worker that busy-polls sleeps less.
-pub fn thread_sleeps(tid: i32) -> Result<u64> {
-    let path = format!("/proc/self/task/{tid}/status");
-    let text = std::fs::read_to_string(&path).with_context(|| path.clone())?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-        .context("no voluntary_ctxt_switches")?
-        .trim()
-        .parse()
-        .with_context(|| path.clone())
-}
-
-/// Nanoseconds the calling thread has run.
-pub fn own_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes one timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// CPU times at one moment of a run.

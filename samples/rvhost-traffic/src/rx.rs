@@ -195,12 +195,12 @@ pub fn bursts(args: &crate::Args, burst: u32) -> Result<()> {
     let mut arrival_wakeups = 0;
     for first in (0..args.frames).step_by(burst as usize) {
         if first == args.warmup {
-            whole_start = Some(crate::cpu::thread_ns(worker)?);
+            whole_start = Some(nettest::thread_cpu::thread_ns(worker)?);
         }
         let sent: Vec<Vec<u8>> = (first..first + burst)
             .map(|i| frame(i, args.size))
             .collect();
-        let sleeps_before = crate::cpu::thread_sleeps(worker)?;
+        let sleeps_before = nettest::thread_cpu::thread_sleeps(worker)?;
         for f in &sent {
             inject(&rig.sniffer, f)?;
             // Frames apart, as a network delivers them: each arrival can
@@ -210,7 +210,7 @@ pub fn bursts(args: &crate::Args, burst: u32) -> Result<()> {
         // The wake-ups of those frames find no buffers and end.
         std::thread::sleep(Duration::from_millis(5));
         if first >= args.warmup {
-            arrival_wakeups += crate::cpu::thread_sleeps(worker)? - sleeps_before;
+            arrival_wakeups += nettest::thread_cpu::thread_sleeps(worker)? - sleeps_before;
         }
         let (start, kicks_before) = (crate::cpu::Snapshot::take(worker)?, ring.queue.kicks);
         for slot in free.drain(..) {
@@ -239,7 +239,7 @@ pub fn bursts(args: &crate::Args, burst: u32) -> Result<()> {
     }
     let device_stats = crate::stats::read(&rig.dev, RX);
     crate::stats::verify(device_stats, args.frames, None)?;
-    let whole_ns = crate::cpu::thread_ns(worker)? - whole_start.unwrap_or(0);
+    let whole_ns = nettest::thread_cpu::thread_ns(worker)? - whole_start.unwrap_or(0);
     let per_packet = f64::from(packets.max(1));
     println!(
         "{device}: RX {} frames of {} B in bursts of {burst}: all landed in order, byte for byte; worker {:.0} ns/packet while draining, {:.0} ns/packet with the arrivals; {:.3} worker wake-ups per frame arriving to an empty ring",

@@ -8,7 +8,7 @@
 //! or, with Rizzo's deferral, only while no TX interrupt is pending (the
 //! poll writes the rest). RX gives buffers back with an RDT write per 16.
 
-use crate::frames::{frame_matches, put_bytes, write_frame};
+use crate::frames::{frame_matches, put_bytes, write_frame, FrameCount};
 use crate::interrupts;
 use core::arch::asm;
 use core::ptr::{read_volatile, write_volatile};
@@ -259,8 +259,8 @@ impl Tx {
     }
 }
 
-/// Sends `frames` frames of `size` bytes; returns the TDT writes.
-pub fn tx(frames: u32, size: usize, deferral: bool) -> Result<u32, &'static str> {
+/// Sends `frames.total` frames of `size` bytes; returns the TDT writes.
+pub fn tx(frames: FrameCount, size: usize, deferral: bool) -> Result<u32, &'static str> {
     if !(14..=BUF_SIZE).contains(&size) {
         return Err("bad frame size");
     }
@@ -275,7 +275,8 @@ pub fn tx(frames: u32, size: usize, deferral: bool) -> Result<u32, &'static str>
         deferral,
         tdt_writes: 0,
     };
-    for i in 0..frames {
+    for i in 0..frames.total {
+        frames.mark_if_warm(i, tx.tdt_writes);
         if let Some(causes) = take_poll() {
             tx.poll(causes);
         }
@@ -307,12 +308,13 @@ pub fn tx(frames: u32, size: usize, deferral: bool) -> Result<u32, &'static str>
     while tx.next_to_clean != tx.next_to_use {
         tx.wait();
     }
+    frames.mark_done(tx.tdt_writes);
     Ok(tx.tdt_writes)
 }
 
-/// Receives `frames` frames of `size` bytes, checking each; returns the RDT
+/// Receives `frames.total` frames of `size` bytes, checking each; returns the RDT
 /// writes.
-pub fn rx(frames: u32, size: usize) -> Result<u32, &'static str> {
+pub fn rx(frames: FrameCount, size: usize) -> Result<u32, &'static str> {
     probe()?;
     for i in 0..RING {
         put_desc(
@@ -332,10 +334,10 @@ pub fn rx(frames: u32, size: usize) -> Result<u32, &'static str> {
     reg_write(RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC);
     unmask();
     let (mut next_to_clean, mut received, mut since_rdt, mut rdt_writes) = (0u16, 0u32, 0, 0);
-    while received < frames {
+    while received < frames.total {
         interrupts::wait_until(|| POLL.load(Ordering::Acquire));
         let _ = take_poll();
-        while received < frames && desc_u8(RX_RING, next_to_clean, 12) & DD != 0 {
+        while received < frames.total && desc_u8(RX_RING, next_to_clean, 12) & DD != 0 {
             let len = usize::from(desc_u16(RX_RING, next_to_clean, 8));
             let buf = RX_BUFS + usize::from(next_to_clean) * BUF_SIZE;
             if len != size.max(60) || !frame_matches(buf, received, size) {
@@ -344,6 +346,7 @@ pub fn rx(frames: u32, size: usize) -> Result<u32, &'static str> {
             put_bytes(RX_RING + 16 * usize::from(next_to_clean) + 12, &[0]);
             next_to_clean = (next_to_clean + 1) % RING;
             received += 1;
+            frames.mark_if_warm(received, rdt_writes);
             since_rdt += 1;
             if since_rdt == 16 {
                 reg_write(RDT, u32::from((next_to_clean + RING - 1) % RING));
@@ -353,6 +356,7 @@ pub fn rx(frames: u32, size: usize) -> Result<u32, &'static str> {
         }
         unmask();
     }
+    frames.mark_done(rdt_writes);
     Ok(rdt_writes)
 }
 

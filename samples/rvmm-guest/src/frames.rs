@@ -4,6 +4,32 @@
 
 use core::ptr::{read_volatile, write_volatile};
 
+/// How many frames a workload moves, and how many of them are its warm-up.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameCount {
+    pub total: u32,
+    /// Frames before the steady-state mark (0: no mark).
+    pub warmup: u32,
+}
+
+impl FrameCount {
+    /// Marks the start of the steady-state window when `done` frames are
+    /// the warm-up; `kicks` are the doorbell writes made so far.
+    pub fn mark_if_warm(&self, done: u32, kicks: u32) {
+        if self.warmup != 0 && done == self.warmup {
+            crate::mark(kicks, done);
+        }
+    }
+
+    /// Marks the end of the steady-state window: every frame has moved
+    /// (before the closing report, whose port writes are not traffic).
+    pub fn mark_done(&self, kicks: u32) {
+        if self.warmup != 0 {
+            crate::mark(kicks, self.total);
+        }
+    }
+}
+
 /// Copies `bytes` into guest RAM at `addr` (shared with a device, hence volatile).
 pub fn put_bytes(addr: usize, bytes: &[u8]) {
     for (i, b) in bytes.iter().enumerate() {

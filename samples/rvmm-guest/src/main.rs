@@ -14,7 +14,10 @@ mod virtio;
 use core::arch::asm;
 use core::panic::PanicInfo;
 
-use rvmm_abi::{workload, GuestConfig, CONFIG_ADDR, CONSOLE_PORT, EXIT_PORT, RESULT_PORT};
+use frames::FrameCount;
+use rvmm_abi::{
+    workload, GuestConfig, CONFIG_ADDR, CONSOLE_PORT, EXIT_PORT, MARK_PORT, RESULT_PORT,
+};
 
 fn outb(port: u16, value: u8) {
     // SAFETY: port I/O to rvmm's own ports; it has no memory effects.
@@ -53,7 +56,15 @@ fn print_u32(mut n: u32) {
     }
 }
 
-/// Reports a virtio workload's outcome (kicks to the result port) and exits.
+/// The steady-state mark ([`MARK_PORT`]): the warm-up is over. The frame
+/// count goes last: rvmm samples its counters on that write.
+pub(crate) fn mark(kicks: u32, frames: u32) {
+    out32(MARK_PORT, kicks);
+    out32(MARK_PORT, interrupts::count());
+    out32(MARK_PORT, frames);
+}
+
+/// Reports a workload's outcome (kicks to the result port) and exits.
 fn finish(result: Result<u32, &str>, done: &str, frames: u32) -> ! {
     match result {
         Ok(kicks) => {
@@ -110,6 +121,10 @@ pub(crate) fn exit(status: u8) -> ! {
 pub extern "C" fn _start() -> ! {
     let config = config();
     let (frames, size) = (config.frames, config.frame_size as usize);
+    let count = FrameCount {
+        total: frames,
+        warmup: config.warmup,
+    };
     let (base, event_idx) = (config.net_mmio_base() as usize, config.event_idx != 0);
     match config.workload {
         workload::HELLO => {
@@ -128,7 +143,7 @@ pub extern "C" fn _start() -> ! {
             };
             let result = virtio::tx(
                 base,
-                frames,
+                count,
                 size,
                 event_idx,
                 config.indirect != 0,
@@ -140,7 +155,7 @@ pub extern "C" fn _start() -> ! {
         workload::VIRTIO_RX => finish(
             virtio::rx(
                 base,
-                frames,
+                count,
                 size,
                 event_idx,
                 config.mrg_rxbuf != 0,
@@ -150,10 +165,10 @@ pub extern "C" fn _start() -> ! {
             frames,
         ),
         workload::E1000_TX => {
-            let result = e1000::tx(frames, size, config.tdt_deferral != 0);
+            let result = e1000::tx(count, size, config.tdt_deferral != 0);
             finish(result, "e1000 TX done", frames)
         }
-        workload::E1000_RX => finish(e1000::rx(frames, size), "e1000 RX done, checked", frames),
+        workload::E1000_RX => finish(e1000::rx(count, size), "e1000 RX done, checked", frames),
         workload::E1000_ORDER => finish(e1000::order(), "e1000 ordering pattern written", 0),
         workload::E1000_BAD => finish(e1000::bad_input(size), "e1000 bad input survived", 1),
         _ => {

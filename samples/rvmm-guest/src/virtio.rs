@@ -5,7 +5,7 @@
 //! `virtqueue_enable_cb_delayed`) and at the end; RX NAPI-style (enable,
 //! sleep until the interrupt, disable, drain everything, repeat).
 
-use crate::frames::{frame_matches, put_bytes, write_frame};
+use crate::frames::{frame_matches, put_bytes, write_frame, FrameCount};
 use crate::interrupts;
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{fence, Ordering};
@@ -205,11 +205,11 @@ pub enum Mistake {
     BufferOutsideRam,
 }
 
-/// Brings the device up and sends `frames` frames of `size` bytes; returns
+/// Brings the device up and sends `frames.total` frames of `size` bytes; returns
 /// the number of kicks it made.
 pub fn tx(
     base: usize,
-    frames: u32,
+    frames: FrameCount,
     size: usize,
     event_idx: bool,
     indirect: bool,
@@ -246,7 +246,8 @@ pub fn tx(
     if completion == Completion::Interrupt {
         ring.disable_interrupt();
     }
-    for i in 0..frames {
+    for i in 0..frames.total {
+        frames.mark_if_warm(i, kicks);
         // At most a ring's worth in flight.
         let full = |ring: &DriverRing| ring.avail_idx.wrapping_sub(ring.used_idx()) >= QUEUE_SIZE;
         if full(&ring) {
@@ -318,15 +319,16 @@ pub fn tx(
             core::hint::spin_loop();
         }
     }
+    frames.mark_done(kicks);
     Ok(kicks)
 }
 
-/// Brings the device up with every RX buffer posted, then receives `frames`
+/// Brings the device up with every RX buffer posted, then receives `frames.total`
 /// frames of `size` bytes, checking each, and gives each buffer back.
 /// Returns the kicks it made.
 pub fn rx(
     base: usize,
-    frames: u32,
+    frames: FrameCount,
     size: usize,
     event_idx: bool,
     mergeable: bool,
@@ -368,7 +370,8 @@ pub fn rx(
     dev.write(0x50, RX);
     let mut kicks = 1;
     let mut seen: u16 = 0;
-    for i in 0..frames {
+    for i in 0..frames.total {
+        frames.mark_if_warm(i, kicks);
         if ring.used_idx() == seen {
             if completion == Completion::Interrupt {
                 // NAPI: sleep until the device signals, then drain with
@@ -403,5 +406,6 @@ pub fn rx(
             kicks += 1;
         }
     }
+    frames.mark_done(kicks);
     Ok(kicks)
 }

@@ -46,6 +46,11 @@ pub struct RunArgs {
     /// virtio-tx: frame size in bytes.
     #[arg(long, default_value_t = 64)]
     pub size: u32,
+    /// Traffic workloads: frames before the steady-state window, whose
+    /// per-packet figures (`steady_state` in the JSON) leave out bring-up
+    /// and the guest's report; 0: no window.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u32,
     /// virtio-tx: the guest negotiates VIRTIO_RING_F_EVENT_IDX.
     #[arg(long)]
     pub event_idx: bool,
@@ -82,6 +87,9 @@ impl RunArgs {
         }
         if self.workload.virtio() && self.net.is_none() {
             return conflict("the virtio workloads need a data path: add --net");
+        }
+        if self.warmup >= self.frames && self.warmup != 0 {
+            return conflict("--warmup must be below --frames (the window would be empty)");
         }
         Ok(())
     }

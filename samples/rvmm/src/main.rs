@@ -26,6 +26,7 @@ mod vcpu;
 mod vhost_net;
 mod virtio_mmio;
 mod vm;
+mod window;
 mod x86_64;
 
 use anyhow::Result;
@@ -65,6 +66,7 @@ fn run(args: &RunArgs) -> Result<u8> {
         &mut vm.vcpu,
         devices.bus(),
         Duration::from_secs(args.timeout),
+        &stats,
     )?;
     let kvm = kvm_stats::delta(&before, &stats.read()?);
     let device_stats = devices.bus().summary();
@@ -100,6 +102,7 @@ fn guest_config(args: &RunArgs) -> GuestConfig {
         tdt_deferral: args.e1000_mode.tdt_deferral.into(),
         indirect: args.indirect.into(),
         mrg_rxbuf: args.mrg_rxbuf.into(),
+        warmup: args.warmup,
         ..GuestConfig::default()
     }
     .with_net_mmio_base(net_device::MMIO_BASE)

@@ -4,6 +4,7 @@
 use crate::cli::{RunArgs, Workload};
 use crate::run_json;
 use crate::vcpu::RunReport;
+use crate::window::Window;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -72,6 +73,11 @@ fn json(args: &RunArgs, outcome: &Outcome) -> Value {
     };
     if let Some(case) = case {
         case.add_to(&mut out, report, kvm, args.poll);
+        if let [start, end] = &report.marks[..] {
+            if let Some(window) = Window::between(start, end) {
+                out["steady_state"] = window.to_json(run_json::EXIT_REASONS);
+            }
+        }
         if case.device == "virtio-net" {
             out["indirect"] = args.indirect.into();
             out["mrg_rxbuf"] = args.mrg_rxbuf.into();
@@ -91,6 +97,19 @@ fn json(args: &RunArgs, outcome: &Outcome) -> Value {
             out["interrupts_per_packet"].as_f64().unwrap_or(0.0),
             out["kicks_per_packet"].as_f64().unwrap_or(0.0),
         );
+        let steady = &out["steady_state"];
+        if let Some(pps) = steady["pps"].as_f64() {
+            let f = |name: &str| steady[name].as_f64().unwrap_or(0.0);
+            eprintln!(
+                "rvmm: steady state ({} frames): {pps:.0} pps, {:.4} exits/packet, {:.4} interrupts/packet, {:.4} kicks/packet, device CPU {:.0} ns/packet, vCPU {:.0} ns/packet",
+                steady["packets"],
+                f("exits_per_packet"),
+                f("interrupts_per_packet"),
+                f("kicks_per_packet"),
+                f("device_cpu_ns_per_packet"),
+                f("vcpu_cpu_ns_per_packet"),
+            );
+        }
     }
     out
 }

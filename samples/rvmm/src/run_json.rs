@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// KVM's own counters under the short reason names the report uses.
-const EXIT_REASONS: &[(&str, &str)] = &[
+pub const EXIT_REASONS: &[(&str, &str)] = &[
     ("total", "exits"),
     ("io", "io_exits"),
     ("mmio", "mmio_exits"),

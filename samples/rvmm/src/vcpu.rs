@@ -2,6 +2,8 @@
 //! watchdog that ends a guest that does not finish.
 
 use crate::interrupt_state;
+use crate::kvm_stats::VcpuStats;
+use crate::window::Sample;
 use anyhow::{bail, Result};
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use std::collections::BTreeMap;
@@ -9,8 +11,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 
-// The guest's console, exit and result ports (what it reports through).
-use rvmm_abi::{CONSOLE_PORT, EXIT_PORT, RESULT_PORT};
+// The guest's console, exit, result and mark ports (what it reports through).
+use rvmm_abi::{CONSOLE_PORT, EXIT_PORT, MARK_PORT, RESULT_PORT};
 
 /// Devices on guest-physical MMIO addresses.
 pub trait MmioBus {
@@ -87,6 +89,8 @@ pub struct RunReport {
     pub console: String,
     /// What the guest wrote to the result port, in order.
     pub results: Vec<u32>,
+    /// The counters at each steady-state mark (the window's start and end).
+    pub marks: Vec<Sample>,
     /// Exits to userspace, by reason.
     pub exits: BTreeMap<&'static str, u64>,
     /// Wall time of the run.
@@ -128,14 +132,22 @@ impl Drop for Watchdog {
     }
 }
 
-/// Runs `vcpu` until the guest writes the exit port, fails, or `timeout` passes.
-pub fn run(vcpu: &mut VcpuFd, bus: &mut dyn MmioBus, timeout: Duration) -> Result<RunReport> {
+/// Runs `vcpu` until the guest writes the exit port, fails, or `timeout`
+/// passes; samples `stats` (and the threads' CPU time) at each mark.
+pub fn run(
+    vcpu: &mut VcpuFd,
+    bus: &mut dyn MmioBus,
+    timeout: Duration,
+    stats: &VcpuStats,
+) -> Result<RunReport> {
     let start = Instant::now();
     let _watchdog = Watchdog::arm(timeout)?;
     let mut report = RunReport::default();
     let mut count = |reason| *report.exits.entry(reason).or_insert(0) += 1;
     let mut console = Vec::new();
     let mut results = Vec::new();
+    let mut marks = Vec::new();
+    let mut mark_words = Vec::with_capacity(3);
     let status = loop {
         match vcpu.run() {
             Ok(VcpuExit::IoOut(CONSOLE_PORT, data)) => {
@@ -144,10 +156,15 @@ pub fn run(vcpu: &mut VcpuFd, bus: &mut dyn MmioBus, timeout: Duration) -> Resul
             }
             Ok(VcpuExit::IoOut(RESULT_PORT, data)) => {
                 count("io_out");
-                let mut bytes = [0u8; 4];
-                let n = data.len().min(4);
-                bytes[..n].copy_from_slice(&data[..n]);
-                results.push(u32::from_le_bytes(bytes));
+                results.push(data_value(data));
+            }
+            Ok(VcpuExit::IoOut(MARK_PORT, data)) => {
+                count("io_out");
+                mark_words.push(data_value(data));
+                if let [kicks, interrupts, frames] = mark_words[..] {
+                    marks.push(Sample::take(stats, [kicks, interrupts, frames])?);
+                    mark_words.clear();
+                }
             }
             Ok(VcpuExit::IoOut(EXIT_PORT, data)) => {
                 count("io_out");
@@ -206,6 +223,7 @@ pub fn run(vcpu: &mut VcpuFd, bus: &mut dyn MmioBus, timeout: Duration) -> Resul
     report.status = status;
     report.console = String::from_utf8_lossy(&console).into_owned();
     report.results = results;
+    report.marks = marks;
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }
