@@ -1,5 +1,6 @@
-//! The Markdown report: meta header, the steady-state figures, whole-run
-//! virtio-net and e1000 tables, plots and the perf cross-check.
+//! The Markdown report: meta header, the steady-state figures, the
+//! device-level benchmark, whole-run virtio-net and e1000 tables, plots and
+//! the perf cross-check.
 
 use crate::perf::{Agreement, PerfRow, PERF_EXIT_EVENT, TOLERANCE};
 use crate::plots::PlotOutcome;
@@ -17,9 +18,13 @@ pub struct Report<'a> {
     pub e1000: &'a [E1000Table],
     pub perf: &'a [PerfRow],
     pub plots: &'a [PlotOutcome],
+    /// bench-net's tables, when `build --bench` was given its runs.
+    pub bench_net: Option<&'a str>,
 }
 
 pub const STEADY_HEADING: &str = "## Steady state (after the warm-up)";
+pub const BENCH_HEADING: &str =
+    "## Device level: rvhost-traffic against both devices (CPU per packet, latency)";
 
 /// The target's name in the report, beside its value.
 const TARGET_TEXT: &str = "1/64";
@@ -232,6 +237,7 @@ impl Report<'_> {
         let mut md = String::new();
         self.header(&mut md);
         self.steady_section(&mut md);
+        self.bench_section(&mut md);
         self.virtio_section(&mut md);
         self.e1000_section(&mut md);
         self.perf_section(&mut md);
@@ -320,6 +326,21 @@ impl Report<'_> {
             steady_e1000_table(md, &e1000);
         }
         self.plot_lines(md, &[crate::plots::CPU_VIRTIO]);
+    }
+
+    fn bench_section(&self, md: &mut String) {
+        let Some(tables) = self.bench_net else {
+            return;
+        };
+        let _ = writeln!(md, "{BENCH_HEADING}\n");
+        md.push_str(
+            "rvhost-traffic drives /dev/rvhost-net and upstream /dev/vhost-net from the host, no \
+             guest: packets/s and the worker's CPU time per packet per \
+             stream, then request/response latency; medians (min–max) over repetitions. The same \
+             figures are in results.json's `bench_net`.\n\n",
+        );
+        md.push_str(tables.trim_end());
+        md.push_str("\n\n");
     }
 
     fn virtio_section(&self, md: &mut String) {
@@ -461,8 +482,8 @@ mod tests {
     use crate::summary::tests::{run, steady_run};
     use crate::summary::{e1000_tables, virtio_cases};
 
-    /// The report of `runs` with the given meta and plots.
-    fn render(runs: &[Run], meta: &str, plots: &[PlotOutcome]) -> String {
+    /// The report of `runs` with the given meta, plots and bench tables.
+    fn render(runs: &[Run], meta: &str, plots: &[PlotOutcome], bench_net: Option<&str>) -> String {
         let meta: Map<String, Value> = serde_json::from_str(meta).unwrap();
         Report {
             meta: &meta,
@@ -471,6 +492,7 @@ mod tests {
             e1000: &e1000_tables(runs),
             perf: &crate::perf::check_runs(runs),
             plots,
+            bench_net,
         }
         .render()
     }
@@ -518,6 +540,7 @@ mod tests {
             &runs,
             r#"{"date":"today","kernel":"6.19","extra":"x"}"#,
             &[],
+            None,
         );
         assert!(
             md.contains("- **kernel**: 6.19\n- **date**: today\n- **extra**: x"),
@@ -557,9 +580,10 @@ mod tests {
             file: crate::plots::CPU_VIRTIO.into(),
             title: "CPU".into(),
         }];
-        let md = render(&runs, "{}", &plots);
+        let md = render(&runs, "{}", &plots, None);
         let steady = md.find(STEADY_HEADING).expect("steady-state section");
         assert!(steady < md.find("\n## virtio-net").unwrap(), "{md}");
+        assert!(!md.contains(BENCH_HEADING));
         for row in [
             "| dir | size | mode | backend | pps | device CPU ns/pkt | vCPU ns/pkt | exits/pkt | irqs/pkt | kicks/pkt | CPU/pkt rvhost/vhost | CPU/pkt rvhost/user | pps rvhost/vhost | pps rvhost/user |",
             "| tx | 64 | event-idx | rvhost | 2000 (2000–2000, n=1) | 500 (500–500, n=1) | 1000 | 0.010 | 0.020 | 0.002 | 0.50× | — | 2.00× | — |",
@@ -579,19 +603,19 @@ mod tests {
     fn the_saturation_target_follows_the_medians() {
         let mut runs = steady_runs();
         set_rvhost_window(&mut runs, 0.05, 0.001);
-        let md = render(&runs, "{}", &[]);
+        let md = render(&runs, "{}", &[], None);
         assert!(
             md.contains("exits/pkt 0.050 > 1/64: not met; irqs/pkt 0.001 ≤ 1/64: met."),
             "{md}"
         );
         set_rvhost_window(&mut runs, 0.0, 0.0);
-        let md = render(&runs, "{}", &[]);
+        let md = render(&runs, "{}", &[], None);
         assert!(md.contains("exits/pkt 0.000 ≤ 1/64: met; irqs/pkt 0.000 ≤ 1/64: met."));
         // The target is for event-idx: no line for no-event-idx.
         for r in &mut runs {
             r.mode = r.mode.replace("event-idx", "no-event-idx");
         }
-        let md = render(&runs, "{}", &[]);
+        let md = render(&runs, "{}", &[], None);
         assert!(!md.contains("1/64: met"), "{md}");
         assert!(md.contains("saturation target is not checked"), "{md}");
     }
@@ -611,13 +635,27 @@ mod tests {
             file: crate::plots::CPU_VIRTIO.into(),
             reason: "none".into(),
         }];
-        let md = render(&runs, "{}", &plots);
+        let md = render(&runs, "{}", &plots, None);
         let section = md.split(STEADY_HEADING).nth(1).unwrap();
         let section = section.split("\n## ").next().unwrap();
         assert_eq!(
             section.trim(),
             "No run carries a steady-state window (`steady_state`, from `rvmm run --warmup`); \
              the whole-run tables below include bring-up."
+        );
+    }
+
+    #[test]
+    fn places_the_device_level_tables_after_the_steady_state() {
+        let bench = "| dir | size |\n|---|---|\n";
+        let md = render(&steady_runs(), "{}", &[], Some(bench));
+        let steady = md.find(STEADY_HEADING).unwrap();
+        let device = md.find(BENCH_HEADING).expect("device-level section");
+        let virtio = md.find("\n## virtio-net").unwrap();
+        assert!(steady < device && device < virtio, "{md}");
+        assert!(
+            md.contains("`bench_net`.\n\n| dir | size |\n|---|---|\n\n## virtio-net"),
+            "{md}"
         );
     }
 }
