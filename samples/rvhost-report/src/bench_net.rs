@@ -197,12 +197,17 @@ pub fn report(jsonl: &str) -> Result<(String, Value)> {
     Ok((md, json!({"runs": raw, "summary": summary})))
 }
 
+/// The tables and the JSON of the runs in the file `jsonl`.
+pub fn read(jsonl: &Path) -> Result<(String, Value)> {
+    let text =
+        std::fs::read_to_string(jsonl).with_context(|| format!("reading {}", jsonl.display()))?;
+    report(&text).with_context(|| format!("{}", jsonl.display()))
+}
+
 /// Reads `jsonl`, writes the JSON to `out` and returns the tables with a
 /// closing line.
 pub fn write(jsonl: &Path, out: &Path) -> Result<String> {
-    let text =
-        std::fs::read_to_string(jsonl).with_context(|| format!("reading {}", jsonl.display()))?;
-    let (mut md, json) = report(&text)?;
+    let (mut md, json) = read(jsonl)?;
     let runs = json["runs"].as_array().map_or(0, Vec::len);
     std::fs::write(out, serde_json::to_string_pretty(&json)?)
         .with_context(|| format!("writing {}", out.display()))?;

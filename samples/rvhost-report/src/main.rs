@@ -40,6 +40,11 @@ enum Command {
         /// Output directory (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// The device-level benchmark's runs (scripts/in-vm-bench's JSONL,
+        /// as for bench-net): their tables go into report.md, their runs
+        /// and summary into results.json's "bench_net".
+        #[arg(long)]
+        bench: Option<PathBuf>,
         /// Exit with status 3 when a run's exit count disagrees with perf's
         /// (beyond 5%) or has no perf count.
         #[arg(long)]
@@ -68,9 +73,10 @@ fn run() -> Result<ExitCode> {
             runs,
             meta,
             out,
+            bench,
             strict_perf,
         } => {
-            let built = build::build(&runs, &meta, &out)?;
+            let built = build::build(&runs, &meta, bench.as_deref(), &out)?;
             print!("{}", built.markdown);
             if strict_perf && !built.perf_failures.is_empty() {
                 eprintln!(

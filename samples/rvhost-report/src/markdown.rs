@@ -1,9 +1,12 @@
-//! The Markdown report: meta header, virtio-net and e1000 tables, plots and
+//! The Markdown report: meta header, the steady-state figures, the
+//! device-level benchmark, whole-run virtio-net and e1000 tables, plots and
 //! the perf cross-check.
 
 use crate::perf::{Agreement, PerfRow, PERF_EXIT_EVENT, TOLERANCE};
 use crate::plots::PlotOutcome;
-use crate::summary::{E1000Table, Group, Stats, VirtioCase};
+use crate::summary::{
+    has_steady_state, meets_saturation_target, E1000Table, Group, Stats, Steady, VirtioCase,
+};
 use serde_json::{Map, Value};
 use std::fmt::Write;
 
@@ -15,7 +18,16 @@ pub struct Report<'a> {
     pub e1000: &'a [E1000Table],
     pub perf: &'a [PerfRow],
     pub plots: &'a [PlotOutcome],
+    /// bench-net's tables, when `build --bench` was given its runs.
+    pub bench_net: Option<&'a str>,
 }
+
+pub const STEADY_HEADING: &str = "## Steady state (after the warm-up)";
+pub const BENCH_HEADING: &str =
+    "## Device level: rvhost-traffic against both devices (CPU per packet, latency)";
+
+/// The target's name in the report, beside its value.
+const TARGET_TEXT: &str = "1/64";
 
 pub fn pps(x: f64) -> String {
     if x >= 100.0 {
@@ -58,6 +70,161 @@ fn table_head(cells: &[&str]) -> String {
     table_row(&owned) + &table_row(&rule)
 }
 
+/// Head cells every steady-state table has, matching [`steady_cells`].
+const STEADY_HEAD: [&str; 5] = [
+    "pps",
+    "device CPU ns/pkt",
+    "vCPU ns/pkt",
+    "exits/pkt",
+    "irqs/pkt",
+];
+
+/// The cells every steady-state row has: pps, device CPU, vCPU, exits and
+/// interrupts per packet.
+fn steady_cells(s: &Steady) -> Vec<String> {
+    vec![
+        spread(&s.pps),
+        spread(&s.device_cpu_ns_per_packet),
+        pps(s.vcpu_cpu_ns_per_packet.median),
+        per_packet(s.exits_per_packet),
+        per_packet(s.interrupts_per_packet),
+    ]
+}
+
+/// One row of a steady-state table: the cells before the common ones, the
+/// window, the cells after.
+type SteadyRow<'a> = (Vec<String>, &'a Steady, Vec<String>);
+
+/// A steady-state table under `title`: `lead` and `tail` name the cells
+/// before and after [`STEADY_HEAD`].
+fn steady_table(md: &mut String, title: &str, lead: &[&str], tail: &[&str], rows: &[SteadyRow]) {
+    let _ = writeln!(md, "### {title}\n");
+    let head: Vec<&str> = lead
+        .iter()
+        .chain(&STEADY_HEAD)
+        .chain(tail)
+        .copied()
+        .collect();
+    md.push_str(&table_head(&head));
+    for (before, s, after) in rows {
+        let cells: Vec<String> = before
+            .iter()
+            .cloned()
+            .chain(steady_cells(s))
+            .chain(after.iter().cloned())
+            .collect();
+        md.push_str(&table_row(&cells));
+    }
+    md.push('\n');
+}
+
+/// rvhost's CPU and pps ratios against vhost and user (empty cells on the
+/// other backends' rows).
+fn rvhost_ratios(case: &VirtioCase, backend: &str) -> [String; 4] {
+    if backend != "rvhost" {
+        return Default::default();
+    }
+    [
+        ratio(case.steady_cpu_ratio("rvhost", "vhost")),
+        ratio(case.steady_cpu_ratio("rvhost", "user")),
+        ratio(case.steady_pps_ratio("rvhost", "vhost")),
+        ratio(case.steady_pps_ratio("rvhost", "user")),
+    ]
+}
+
+/// A row per (direction, size, mode, backend) with a window; the ratios on
+/// rvhost's row.
+fn steady_virtio_table(md: &mut String, cases: &[&VirtioCase]) {
+    let rows: Vec<SteadyRow> = cases
+        .iter()
+        .flat_map(|case| {
+            case.backends.iter().filter_map(move |(backend, g)| {
+                let lead = vec![
+                    case.shape.direction.clone(),
+                    case.shape.size.to_string(),
+                    case.mode.clone(),
+                    backend.clone(),
+                ];
+                let s = g.steady.as_ref()?;
+                let mut tail = vec![per_packet(s.kicks_per_packet)];
+                tail.extend(rvhost_ratios(case, backend));
+                Some((lead, s, tail))
+            })
+        })
+        .collect();
+    steady_table(
+        md,
+        "virtio-net",
+        &["dir", "size", "mode", "backend"],
+        &[
+            "kicks/pkt",
+            "CPU/pkt rvhost/vhost",
+            "CPU/pkt rvhost/user",
+            "pps rvhost/vhost",
+            "pps rvhost/user",
+        ],
+        &rows,
+    );
+}
+
+/// "exits/pkt 0.010 ≤ 1/64: met".
+fn target_verdict(name: &str, median: f64) -> String {
+    if meets_saturation_target(median) {
+        format!("{name} {} ≤ {TARGET_TEXT}: met", per_packet(median))
+    } else {
+        format!("{name} {} > {TARGET_TEXT}: not met", per_packet(median))
+    }
+}
+
+/// Whether rvhost meets the saturation target, per event-idx case.
+fn saturation_lines(md: &mut String, cases: &[&VirtioCase]) {
+    let lines: Vec<String> = cases
+        .iter()
+        .filter(|c| c.mode == "event-idx")
+        .filter_map(|c| {
+            let s = c.backend("rvhost")?.steady.as_ref()?;
+            Some(format!(
+                "- {}, rvhost: {}; {}.\n",
+                c.label(),
+                target_verdict("exits/pkt", s.exits_per_packet),
+                target_verdict("irqs/pkt", s.interrupts_per_packet)
+            ))
+        })
+        .collect();
+    if lines.is_empty() {
+        md.push_str(
+            "No event-idx rvhost run carries a window: the saturation target is not checked.\n\n",
+        );
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Target at saturation (issue 14): at most {TARGET_TEXT} ({}) exits and interrupts per \
+         packet for rvhost with event-idx, from the medians above:\n",
+        per_packet(crate::summary::SATURATION_TARGET_PER_PACKET)
+    );
+    md.push_str(&lines.concat());
+    md.push('\n');
+}
+
+/// A row per (direction, size, mode) with a window.
+fn steady_e1000_table(md: &mut String, tables: &[&E1000Table]) {
+    let rows: Vec<SteadyRow> = tables
+        .iter()
+        .flat_map(|table| {
+            table.modes.iter().filter_map(move |(mode, g)| {
+                let lead = vec![
+                    table.shape.direction.clone(),
+                    table.shape.size.to_string(),
+                    mode.clone(),
+                ];
+                Some((lead, g.steady.as_ref()?, Vec::new()))
+            })
+        })
+        .collect();
+    steady_table(md, "e1000", &["dir", "size", "mode"], &[], &rows);
+}
+
 fn meta_value(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -69,6 +236,8 @@ impl Report<'_> {
     pub fn render(&self) -> String {
         let mut md = String::new();
         self.header(&mut md);
+        self.steady_section(&mut md);
+        self.bench_section(&mut md);
         self.virtio_section(&mut md);
         self.e1000_section(&mut md);
         self.perf_section(&mut md);
@@ -117,6 +286,61 @@ impl Report<'_> {
                 _ => {}
             }
         }
+    }
+
+    fn steady_section(&self, md: &mut String) {
+        let _ = writeln!(md, "{STEADY_HEADING}\n");
+        let virtio: Vec<&VirtioCase> = self
+            .virtio
+            .iter()
+            .filter(|c| has_steady_state(&c.backends))
+            .collect();
+        let e1000: Vec<&E1000Table> = self
+            .e1000
+            .iter()
+            .filter(|t| has_steady_state(&t.modes))
+            .collect();
+        if virtio.is_empty() && e1000.is_empty() {
+            md.push_str(
+                "No run carries a steady-state window (`steady_state`, from `rvmm run --warmup`); \
+                 the whole-run tables below include bring-up.\n\n",
+            );
+            return;
+        }
+        md.push_str(
+            "Counters sampled when the guest's warm-up frames have moved (`rvmm run --warmup`) \
+             and again when its last frame moved, so bring-up and the closing report are outside \
+             these figures. Device CPU: the NIC's own threads (vhost worker, rvmm's userspace I/O threads, e1000 I/O thread); \
+             vCPU: the vCPU thread (guest driver plus exit handling). pps and device CPU: median \
+             (min–max over repetitions, n); other cells: medians; ratios: of medians.\n\n",
+        );
+        if virtio.is_empty() {
+            md.push_str("No virtio-net run carries a steady-state window.\n\n");
+        } else {
+            steady_virtio_table(md, &virtio);
+            saturation_lines(md, &virtio);
+        }
+        if e1000.is_empty() {
+            md.push_str("No e1000 run carries a steady-state window.\n\n");
+        } else {
+            steady_e1000_table(md, &e1000);
+        }
+        self.plot_lines(md, &[crate::plots::CPU_VIRTIO]);
+    }
+
+    fn bench_section(&self, md: &mut String) {
+        let Some(tables) = self.bench_net else {
+            return;
+        };
+        let _ = writeln!(md, "{BENCH_HEADING}\n");
+        md.push_str(
+            "rvhost-traffic drives /dev/rvhost-net and upstream /dev/vhost-net from the host, no \
+             guest: packets/s and the worker's CPU time per packet per \
+             stream, then request/response latency; medians (min–max) over repetitions. The same \
+             figures are in results.json's `bench_net`.\n\n",
+        );
+        md.push_str(tables.trim_end());
+        md.push_str("\n\n");
     }
 
     fn virtio_section(&self, md: &mut String) {
@@ -254,8 +478,41 @@ impl Report<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::tests::run;
+    use crate::run::Run;
+    use crate::summary::tests::{run, steady_run};
     use crate::summary::{e1000_tables, virtio_cases};
+
+    /// The report of `runs` with the given meta, plots and bench tables.
+    fn render(runs: &[Run], meta: &str, plots: &[PlotOutcome], bench_net: Option<&str>) -> String {
+        let meta: Map<String, Value> = serde_json::from_str(meta).unwrap();
+        Report {
+            meta: &meta,
+            run_count: runs.len(),
+            virtio: &virtio_cases(runs),
+            e1000: &e1000_tables(runs),
+            perf: &crate::perf::check_runs(runs),
+            plots,
+            bench_net,
+        }
+        .render()
+    }
+
+    /// rvhost at 2000 pps and 500 device ns/pkt, vhost at 1000 and 1000,
+    /// e1000 baseline; all with windows.
+    fn steady_runs() -> Vec<Run> {
+        vec![
+            steady_run("virtio-net", "rvhost", "event-idx", 2000.0, 500.0, 1),
+            steady_run("virtio-net", "vhost", "event-idx", 1000.0, 1000.0, 1),
+            run("virtio-net", "user", "event-idx", "tx", 64, 300.0, 1),
+            steady_run("e1000", "user", "baseline", 100.0, 4000.0, 1),
+        ]
+    }
+
+    fn set_rvhost_window(runs: &mut [Run], exits_per_packet: f64, interrupts_per_packet: f64) {
+        let w = runs[0].steady_state.as_mut().unwrap();
+        w.exits_per_packet = exits_per_packet;
+        w.interrupts_per_packet = interrupts_per_packet;
+    }
 
     #[test]
     fn formats_numbers() {
@@ -279,20 +536,12 @@ mod tests {
             run("e1000", "user", "mitigation", "tx", 64, 150.0, 1),
         ];
         runs[3].perf.clear();
-        let meta: Map<String, Value> =
-            serde_json::from_str(r#"{"date":"today","kernel":"6.19","extra":"x"}"#).unwrap();
-        let virtio = virtio_cases(&runs);
-        let e1000 = e1000_tables(&runs);
-        let perf = crate::perf::check_runs(&runs);
-        let md = Report {
-            meta: &meta,
-            run_count: runs.len(),
-            virtio: &virtio,
-            e1000: &e1000,
-            perf: &perf,
-            plots: &[],
-        }
-        .render();
+        let md = render(
+            &runs,
+            r#"{"date":"today","kernel":"6.19","extra":"x"}"#,
+            &[],
+            None,
+        );
         assert!(
             md.contains("- **kernel**: 6.19\n- **date**: today\n- **extra**: x"),
             "{md}"
@@ -321,5 +570,92 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("3 ok, 0 DISAGREE, 1 n/a."));
+    }
+
+    #[test]
+    fn renders_the_steady_state_tables_before_the_whole_run_ones() {
+        let mut runs = steady_runs();
+        set_rvhost_window(&mut runs, 0.01, 0.02);
+        let plots = [PlotOutcome::Drawn {
+            file: crate::plots::CPU_VIRTIO.into(),
+            title: "CPU".into(),
+        }];
+        let md = render(&runs, "{}", &plots, None);
+        let steady = md.find(STEADY_HEADING).expect("steady-state section");
+        assert!(steady < md.find("\n## virtio-net").unwrap(), "{md}");
+        assert!(!md.contains(BENCH_HEADING));
+        for row in [
+            "| dir | size | mode | backend | pps | device CPU ns/pkt | vCPU ns/pkt | exits/pkt | irqs/pkt | kicks/pkt | CPU/pkt rvhost/vhost | CPU/pkt rvhost/user | pps rvhost/vhost | pps rvhost/user |",
+            "| tx | 64 | event-idx | rvhost | 2000 (2000–2000, n=1) | 500 (500–500, n=1) | 1000 | 0.010 | 0.020 | 0.002 | 0.50× | — | 2.00× | — |",
+            "| tx | 64 | event-idx | vhost | 1000 (1000–1000, n=1) | 1000 (1000–1000, n=1) | 2000 | 0.010 | 0.005 | 0.002 |  |  |  |  |",
+            "| dir | size | mode | pps | device CPU ns/pkt | vCPU ns/pkt | exits/pkt | irqs/pkt |",
+            "| tx | 64 | baseline | 100 (100–100, n=1) | 4000 (4000–4000, n=1) | 8000 | 0.010 | 0.005 |",
+            "- tx 64B event-idx, rvhost: exits/pkt 0.010 ≤ 1/64: met; irqs/pkt 0.020 > 1/64: not met.",
+            "![CPU](cpu-per-packet-virtio-net.svg)",
+        ] {
+            assert!(md.contains(row), "{row:?} not in\n{md}");
+        }
+        // The user backend has no window: no steady-state row.
+        assert!(!md.contains("| tx | 64 | event-idx | user |"), "{md}");
+    }
+
+    #[test]
+    fn the_saturation_target_follows_the_medians() {
+        let mut runs = steady_runs();
+        set_rvhost_window(&mut runs, 0.05, 0.001);
+        let md = render(&runs, "{}", &[], None);
+        assert!(
+            md.contains("exits/pkt 0.050 > 1/64: not met; irqs/pkt 0.001 ≤ 1/64: met."),
+            "{md}"
+        );
+        set_rvhost_window(&mut runs, 0.0, 0.0);
+        let md = render(&runs, "{}", &[], None);
+        assert!(md.contains("exits/pkt 0.000 ≤ 1/64: met; irqs/pkt 0.000 ≤ 1/64: met."));
+        // The target is for event-idx: no line for no-event-idx.
+        for r in &mut runs {
+            r.mode = r.mode.replace("event-idx", "no-event-idx");
+        }
+        let md = render(&runs, "{}", &[], None);
+        assert!(!md.contains("1/64: met"), "{md}");
+        assert!(md.contains("saturation target is not checked"), "{md}");
+    }
+
+    #[test]
+    fn notes_the_absence_of_windows() {
+        let runs = vec![run(
+            "virtio-net",
+            "rvhost",
+            "event-idx",
+            "tx",
+            64,
+            2000.0,
+            1,
+        )];
+        let plots = [PlotOutcome::Skipped {
+            file: crate::plots::CPU_VIRTIO.into(),
+            reason: "none".into(),
+        }];
+        let md = render(&runs, "{}", &plots, None);
+        let section = md.split(STEADY_HEADING).nth(1).unwrap();
+        let section = section.split("\n## ").next().unwrap();
+        assert_eq!(
+            section.trim(),
+            "No run carries a steady-state window (`steady_state`, from `rvmm run --warmup`); \
+             the whole-run tables below include bring-up."
+        );
+    }
+
+    #[test]
+    fn places_the_device_level_tables_after_the_steady_state() {
+        let bench = "| dir | size |\n|---|---|\n";
+        let md = render(&steady_runs(), "{}", &[], Some(bench));
+        let steady = md.find(STEADY_HEADING).unwrap();
+        let device = md.find(BENCH_HEADING).expect("device-level section");
+        let virtio = md.find("\n## virtio-net").unwrap();
+        assert!(steady < device && device < virtio, "{md}");
+        assert!(
+            md.contains("`bench_net`.\n\n| dir | size |\n|---|---|\n\n## virtio-net"),
+            "{md}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The SVG plots: grouped bar charts drawn with plotters' SVG backend.
 
 use crate::run::{backend_key, mode_key, OrderKey};
-use crate::summary::{E1000Table, Group, Stats, VirtioCase};
+use crate::summary::{has_steady_state, E1000Table, Group, Stats, VirtioCase};
 use anyhow::{Context, Result};
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 use plotters::prelude::*;
@@ -12,6 +12,7 @@ use std::path::Path;
 pub const PPS_VIRTIO: &str = "pps-virtio-net.svg";
 pub const EXITS_VIRTIO: &str = "exits-per-packet-virtio-net.svg";
 pub const EXITS_E1000: &str = "exits-per-packet-e1000.svg";
+pub const CPU_VIRTIO: &str = "cpu-per-packet-virtio-net.svg";
 
 /// What happened to one plot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,44 +210,74 @@ fn series_of<'a>(
     set.into_iter().map(|(_, name)| name).collect()
 }
 
+/// A bar per series from `rows`; `None` where a series has no row or
+/// `bar` finds nothing to draw.
 fn bars_for(
     rows: &[(String, Group)],
     series: &[String],
-    bar: impl Fn(&Group) -> Bar,
+    bar: impl Fn(&Group) -> Option<Bar>,
 ) -> Vec<Option<Bar>> {
     series
         .iter()
-        .map(|s| rows.iter().find(|(n, _)| n == s).map(|(_, g)| bar(g)))
+        .map(|s| rows.iter().find(|(n, _)| n == s).and_then(|(_, g)| bar(g)))
         .collect()
 }
 
-/// The virtio-net plots: a group per case, a bar per backend.
-pub fn virtio_charts(cases: &[VirtioCase]) -> [BarChart; 2] {
+/// A virtio-net plot: a group per case, a bar per backend.
+fn virtio_chart(
+    cases: &[VirtioCase],
+    title: &str,
+    y_desc: &str,
+    bar: fn(&Group) -> Option<Bar>,
+) -> BarChart {
     let series = series_of(cases.iter().map(|c| c.backends.as_slice()), backend_key);
-    let groups: Vec<String> = cases.iter().map(VirtioCase::label).collect();
-    let chart = |title: &str, y_desc: &str, bar: fn(&Group) -> Bar| BarChart {
+    BarChart {
         title: title.into(),
         x_desc: "direction, frame size, mode".into(),
         y_desc: y_desc.into(),
-        groups: groups.clone(),
-        series: series.clone(),
+        groups: cases.iter().map(VirtioCase::label).collect(),
         bars: cases
             .iter()
             .map(|c| bars_for(&c.backends, &series, bar))
             .collect(),
-    };
+        series,
+    }
+}
+
+/// The whole-run virtio-net plots.
+pub fn virtio_charts(cases: &[VirtioCase]) -> [BarChart; 2] {
     [
-        chart(
+        virtio_chart(
+            cases,
             "virtio-net: packets per second by backend (median, whisker: min–max)",
             "packets per second",
-            |g| Bar::spread(&g.pps),
+            |g| Some(Bar::spread(&g.pps)),
         ),
-        chart(
+        virtio_chart(
+            cases,
             "virtio-net: VM exits per packet by backend (median)",
             "exits per packet",
-            |g| Bar::flat(g.exits_per_packet),
+            |g| Some(Bar::flat(g.exits_per_packet)),
         ),
     ]
+}
+
+/// The device's CPU time per packet in the steady state, a group per case
+/// with a window; `None` when no case has one.
+pub fn cpu_chart(cases: &[VirtioCase]) -> Option<BarChart> {
+    let steady: Vec<VirtioCase> = cases
+        .iter()
+        .filter(|c| has_steady_state(&c.backends))
+        .cloned()
+        .collect();
+    (!steady.is_empty()).then(|| {
+        virtio_chart(
+            &steady,
+            "virtio-net: device CPU ns per packet, steady state (median, min–max)",
+            "device CPU ns per packet",
+            |g| Some(Bar::spread(&g.steady.as_ref()?.device_cpu_ns_per_packet)),
+        )
+    })
 }
 
 /// The e1000 plot: a group per (direction, size), a bar per mode.
@@ -259,21 +290,21 @@ pub fn e1000_chart(tables: &[E1000Table]) -> BarChart {
         groups: tables.iter().map(|t| t.shape.label()).collect(),
         bars: tables
             .iter()
-            .map(|t| bars_for(&t.modes, &series, |g| Bar::flat(g.exits_per_packet)))
+            .map(|t| bars_for(&t.modes, &series, |g| Some(Bar::flat(g.exits_per_packet))))
             .collect(),
         series,
     }
 }
 
 /// Draws every plot into `dir`, skipping a device's plots when it has no
-/// runs.
+/// runs and the steady-state plot when no run has a window.
 pub fn draw_all(
     dir: &Path,
     cases: &[VirtioCase],
     tables: &[E1000Table],
 ) -> Result<Vec<PlotOutcome>> {
     let mut out = Vec::new();
-    let mut emit = |file: &str, chart: Option<BarChart>, device: &str| -> Result<()> {
+    let mut emit = |file: &str, chart: Option<BarChart>, lacking: &str| -> Result<()> {
         match chart {
             Some(chart) => {
                 draw(&dir.join(file), &chart)?;
@@ -284,19 +315,28 @@ pub fn draw_all(
             }
             None => out.push(PlotOutcome::Skipped {
                 file: file.into(),
-                reason: format!("no {device} runs"),
+                reason: lacking.into(),
             }),
         }
         Ok(())
     };
     let [pps, exits] = virtio_charts(cases);
     let has_virtio = !cases.is_empty();
-    emit(PPS_VIRTIO, has_virtio.then_some(pps), "virtio-net")?;
-    emit(EXITS_VIRTIO, has_virtio.then_some(exits), "virtio-net")?;
+    emit(PPS_VIRTIO, has_virtio.then_some(pps), "no virtio-net runs")?;
+    emit(
+        EXITS_VIRTIO,
+        has_virtio.then_some(exits),
+        "no virtio-net runs",
+    )?;
     emit(
         EXITS_E1000,
         (!tables.is_empty()).then(|| e1000_chart(tables)),
-        "e1000",
+        "no e1000 runs",
+    )?;
+    emit(
+        CPU_VIRTIO,
+        cpu_chart(cases),
+        "no virtio-net run has a steady-state window",
     )?;
     Ok(out)
 }
@@ -304,7 +344,7 @@ pub fn draw_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::tests::run;
+    use crate::summary::tests::{run, steady_run};
     use crate::summary::{e1000_tables, virtio_cases};
 
     #[test]
@@ -333,6 +373,30 @@ mod tests {
         assert_eq!(e1000.series, vec!["baseline", "coalesced"]);
         assert_eq!(e1000.groups, vec!["tx 64B", "rx 64B"]);
         assert_eq!(e1000.bars[0][0], None);
+    }
+
+    #[test]
+    fn cpu_chart_has_the_cases_with_windows() {
+        let runs = vec![
+            steady_run("virtio-net", "rvhost", "event-idx", 2000.0, 400.0, 1),
+            steady_run("virtio-net", "rvhost", "event-idx", 2000.0, 600.0, 2),
+            steady_run("virtio-net", "vhost", "event-idx", 1000.0, 900.0, 1),
+            run("virtio-net", "user", "event-idx", "tx", 64, 300.0, 1),
+            run("virtio-net", "rvhost", "no-event-idx", "tx", 64, 900.0, 1),
+        ];
+        let chart = cpu_chart(&virtio_cases(&runs)).unwrap();
+        assert_eq!(chart.groups, vec!["tx 64B event-idx"]);
+        assert_eq!(chart.series, vec!["rvhost", "vhost", "user"]);
+        let rvhost = Bar {
+            value: 500.0,
+            low: 400.0,
+            high: 600.0,
+        };
+        assert_eq!(
+            chart.bars,
+            vec![vec![Some(rvhost), Some(Bar::flat(900.0)), None]]
+        );
+        assert_eq!(cpu_chart(&virtio_cases(&runs[3..])), None);
     }
 
     #[test]

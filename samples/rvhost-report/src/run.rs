@@ -21,6 +21,30 @@ pub struct Run {
     pub kicks_per_packet: f64,
     pub perf: BTreeMap<String, f64>,
     pub repetition: u64,
+    /// Counters over the window after the guest's warm-up (`rvmm run
+    /// --warmup`); runs made without one have none.
+    #[serde(default)]
+    pub steady_state: Option<SteadyState>,
+}
+
+/// The same counters as a run's, taken between the end of the guest's
+/// warm-up and its last frame, so bring-up is outside them; plus the CPU
+/// time of the device's threads and of the vCPU thread per packet.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SteadyState {
+    pub packets: u64,
+    pub seconds: f64,
+    pub pps: f64,
+    pub exits: BTreeMap<String, f64>,
+    pub exits_per_packet: f64,
+    pub interrupts_per_packet: f64,
+    pub guest_interrupts_per_packet: f64,
+    pub kicks_per_packet: f64,
+    /// The NIC's own threads: the vhost worker, rvmm's userspace I/O
+    /// threads or the e1000's I/O thread.
+    pub device_cpu_ns_per_packet: f64,
+    /// The vCPU thread: the guest's driver plus exit handling.
+    pub vcpu_cpu_ns_per_packet: f64,
 }
 
 impl Run {

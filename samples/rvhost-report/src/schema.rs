@@ -23,6 +23,28 @@ pub const RUN_FIELDS: [&str; 14] = [
     "repetition",
 ];
 
+/// What a run and its steady-state window both carry, besides figures per
+/// packet: `packets` over `seconds` is `pps`; `exits` by reason.
+const RATE_FIELDS: [&str; 4] = ["packets", "seconds", "pps", "exits"];
+
+/// A run's figures per packet (numbers >= 0).
+const RUN_PER_PACKET: [&str; 3] = [
+    "exits_per_packet",
+    "interrupts_per_packet",
+    "kicks_per_packet",
+];
+
+/// A steady-state window's figures per packet (numbers >= 0); with
+/// [`RATE_FIELDS`], the fields a run's optional `steady_state` must carry.
+const STEADY_STATE_PER_PACKET: [&str; 6] = [
+    "exits_per_packet",
+    "interrupts_per_packet",
+    "guest_interrupts_per_packet",
+    "kicks_per_packet",
+    "device_cpu_ns_per_packet",
+    "vcpu_cpu_ns_per_packet",
+];
+
 /// Keys `meta` must carry (extra keys are allowed and kept).
 pub const META_KEYS: [&str; 5] = ["kernel", "module_version", "git_commit", "machine", "date"];
 
@@ -70,7 +92,8 @@ pub fn mode_allowed(device: &str, mode: &str) -> bool {
     }
 }
 
-/// Checks a whole results document: `{"meta": {...}, "runs": [...]}`.
+/// Checks a whole results document: `{"meta": {...}, "runs": [...]}`,
+/// with an optional `"bench_net": {...}` (bench-net's runs and summary).
 /// Returns every violation found (empty when the document is valid).
 pub fn check_results(doc: &Value) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -96,6 +119,9 @@ pub fn check_results(doc: &Value) -> Vec<Violation> {
             }
         }
         Some(_) => out.push(Violation::new("runs", "must be an array")),
+    }
+    if obj.get("bench_net").is_some_and(|b| !b.is_object()) {
+        out.push(Violation::new("bench_net", "must be an object"));
     }
     out
 }
@@ -135,11 +161,7 @@ pub fn check_run(run: &Value, path: &str, out: &mut Vec<Violation>) {
         out.push(Violation::new(path, "must be an object"));
         return;
     };
-    for field in RUN_FIELDS {
-        if !obj.contains_key(field) {
-            out.push(Violation::new(format!("{path}.{field}"), "missing"));
-        }
-    }
+    require_fields(obj, path, &RUN_FIELDS, out);
 
     let device = enum_field(obj, path, "device", &DEVICES, out);
     let backend = enum_field(obj, path, "backend", &BACKENDS, out);
@@ -171,8 +193,44 @@ pub fn check_run(run: &Value, path: &str, out: &mut Vec<Violation>) {
     }
 
     count_field(obj, path, "size", true, out);
-    let packets = count_field(obj, path, "packets", true, out);
     count_field(obj, path, "repetition", false, out);
+    check_rates(obj, path, &RUN_PER_PACKET, out);
+    counter_map(obj, path, "perf", out);
+    if let Some(steady) = obj.get("steady_state") {
+        check_steady_state(steady, &format!("{path}.steady_state"), out);
+    }
+}
+
+/// Checks a run's `steady_state` at `path` (e.g. `runs[3].steady_state`).
+pub fn check_steady_state(steady: &Value, path: &str, out: &mut Vec<Violation>) {
+    let Some(obj) = steady.as_object() else {
+        out.push(Violation::new(path, "must be an object"));
+        return;
+    };
+    require_fields(obj, path, &RATE_FIELDS, out);
+    require_fields(obj, path, &STEADY_STATE_PER_PACKET, out);
+    check_rates(obj, path, &STEADY_STATE_PER_PACKET, out);
+}
+
+/// Appends a violation for each of `fields` that `obj` lacks.
+fn require_fields(obj: &Map<String, Value>, path: &str, fields: &[&str], out: &mut Vec<Violation>) {
+    for field in fields {
+        if !obj.contains_key(*field) {
+            out.push(Violation::new(format!("{path}.{field}"), "missing"));
+        }
+    }
+}
+
+/// What a run and its steady-state window have in common: `packets` (> 0)
+/// over `seconds` (> 0) is `pps`, `exits` by reason with KVM's `total`,
+/// and the figures `per_packet` (>= 0).
+fn check_rates(
+    obj: &Map<String, Value>,
+    path: &str,
+    per_packet: &[&str],
+    out: &mut Vec<Violation>,
+) {
+    let packets = count_field(obj, path, "packets", true, out);
     let seconds = number_field(obj, path, "seconds", out);
     if let Some(s) = seconds {
         if s <= 0.0 {
@@ -180,11 +238,7 @@ pub fn check_run(run: &Value, path: &str, out: &mut Vec<Violation>) {
         }
     }
     let pps = number_field(obj, path, "pps", out);
-    for field in [
-        "exits_per_packet",
-        "interrupts_per_packet",
-        "kicks_per_packet",
-    ] {
+    for field in per_packet {
         if let Some(x) = number_field(obj, path, field, out) {
             if x < 0.0 {
                 out.push(Violation::new(format!("{path}.{field}"), "must be >= 0"));
@@ -214,7 +268,6 @@ pub fn check_run(run: &Value, path: &str, out: &mut Vec<Violation>) {
             ));
         }
     }
-    counter_map(obj, path, "perf", out);
 }
 
 /// A string field that must be one of `allowed`; returns it when it is.
@@ -267,7 +320,7 @@ fn count_field(
     Some(n)
 }
 
-/// A numeric field.
+/// A finite numeric field.
 fn number_field(
     obj: &Map<String, Value>,
     path: &str,
@@ -275,11 +328,11 @@ fn number_field(
     out: &mut Vec<Violation>,
 ) -> Option<f64> {
     let v = obj.get(field)?;
-    let n = v.as_f64();
+    let n = v.as_f64().filter(|x| x.is_finite());
     if n.is_none() {
         out.push(Violation::new(
             format!("{path}.{field}"),
-            "must be a number",
+            "must be a finite number",
         ));
     }
     n
@@ -335,6 +388,24 @@ mod tests {
         })
     }
 
+    /// 1900 packets in 0.38 s: 5000 pps.
+    fn good_steady_state() -> Value {
+        json!({
+            "packets": 1900, "seconds": 0.38, "pps": 5000.0,
+            "exits": {"total": 19, "io": 0, "mmio": 10, "hlt": 5, "irq": 2,
+                      "irq_window": 0, "request_irq": 0, "signal": 2},
+            "exits_per_packet": 0.01, "interrupts_per_packet": 0.005,
+            "guest_interrupts_per_packet": 0.005, "kicks_per_packet": 0.002,
+            "device_cpu_ns_per_packet": 850.0, "vcpu_cpu_ns_per_packet": 1200.0
+        })
+    }
+
+    fn with_steady_state(steady: Value) -> Value {
+        let mut run = good_run();
+        run["steady_state"] = steady;
+        run
+    }
+
     fn good_meta() -> Value {
         json!({"kernel": "6.19", "module_version": "0.1", "git_commit": "abc",
                "machine": "x86_64", "date": "2026-01-01", "extra": 1})
@@ -373,17 +444,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn rejects_missing_fields() {
-        for field in RUN_FIELDS {
-            let mut run = good_run();
-            run.as_object_mut().unwrap().remove(field);
-            let v = run_violations(&run);
+    fn without(mut object: Value, field: &str) -> Value {
+        object.as_object_mut().unwrap().remove(field);
+        object
+    }
+
+    /// Each of `fields` that `run_without` leaves out of a run is reported
+    /// at `{prefix}.{field}`.
+    fn reports_each_missing(fields: &[&str], prefix: &str, run_without: impl Fn(&str) -> Value) {
+        for field in fields {
+            let v = run_violations(&run_without(field));
             assert!(
-                paths(&v).contains(&format!("runs[0].{field}").as_str()),
+                paths(&v).contains(&format!("{prefix}.{field}").as_str()),
                 "{field}: {v:?}"
             );
         }
+    }
+
+    #[test]
+    fn rejects_missing_fields() {
+        reports_each_missing(&RUN_FIELDS, "runs[0]", |f| without(good_run(), f));
     }
 
     #[test]
@@ -452,6 +532,82 @@ mod tests {
             let v = run_violations(&run);
             assert!(paths(&v).contains(&path), "{field}: {v:?}");
         }
+    }
+
+    #[test]
+    fn accepts_a_good_steady_state() {
+        let run = with_steady_state(good_steady_state());
+        assert_eq!(run_violations(&run), vec![]);
+        let doc = json!({"meta": good_meta(), "runs": [run, good_run()]});
+        assert_eq!(check_results(&doc), vec![]);
+    }
+
+    #[test]
+    fn rejects_a_steady_state_missing_a_field() {
+        let fields: Vec<&str> = RATE_FIELDS
+            .into_iter()
+            .chain(STEADY_STATE_PER_PACKET)
+            .collect();
+        assert_eq!(fields.len(), 10);
+        reports_each_missing(&fields, "runs[0].steady_state", |f| {
+            with_steady_state(without(good_steady_state(), f))
+        });
+    }
+
+    #[test]
+    fn rejects_bad_steady_state_values() {
+        let cases = [
+            ("packets", json!(0), "packets"),
+            ("packets", json!(1.5), "packets"),
+            ("seconds", json!(0.0), "seconds"),
+            ("seconds", json!(-0.38), "seconds"),
+            // packets / seconds = 5000; 1% is 50.
+            ("pps", json!(4940.0), "pps"),
+            ("pps", json!("5000"), "pps"),
+            (
+                "device_cpu_ns_per_packet",
+                json!(-1.0),
+                "device_cpu_ns_per_packet",
+            ),
+            (
+                "vcpu_cpu_ns_per_packet",
+                json!("fast"),
+                "vcpu_cpu_ns_per_packet",
+            ),
+            (
+                "guest_interrupts_per_packet",
+                json!(null),
+                "guest_interrupts_per_packet",
+            ),
+            ("exits", json!(19), "exits"),
+            ("exits", json!({"io": 1}), "exits.total"),
+            ("exits", json!({"total": -1}), "exits.total"),
+            ("exits", json!({"total": 19, "hlt": "5"}), "exits.hlt"),
+        ];
+        for (field, value, path) in cases {
+            let mut steady = good_steady_state();
+            steady[field] = value;
+            let v = run_violations(&with_steady_state(steady));
+            assert_eq!(
+                paths(&v),
+                vec![format!("runs[0].steady_state.{path}")],
+                "{field}: {v:?}"
+            );
+        }
+        let mut steady = good_steady_state();
+        steady["pps"] = json!(5040.0);
+        assert_eq!(run_violations(&with_steady_state(steady)), vec![]);
+        let v = run_violations(&with_steady_state(json!([1900, 0.38])));
+        assert_eq!(paths(&v), vec!["runs[0].steady_state"]);
+    }
+
+    #[test]
+    fn bench_net_must_be_an_object() {
+        let bench = json!({"runs": [], "summary": []});
+        let doc = json!({"meta": good_meta(), "runs": [good_run()], "bench_net": bench});
+        assert_eq!(check_results(&doc), vec![]);
+        let doc = json!({"meta": good_meta(), "runs": [good_run()], "bench_net": []});
+        assert_eq!(paths(&check_results(&doc)), vec!["bench_net"]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Grouping runs into the report's cases, medians and spreads over
-//! repetitions, and pps ratios between groups.
+//! repetitions (whole runs and their steady-state windows), and ratios
+//! between groups.
 
-use crate::run::{backend_key, direction_key, mode_key, OrderKey, Run};
+use crate::run::{backend_key, direction_key, mode_key, OrderKey, Run, SteadyState};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -48,6 +49,46 @@ pub fn ratio(num: f64, den: f64) -> Option<f64> {
     (den > 0.0 && num.is_finite() && den.is_finite()).then(|| num / den)
 }
 
+/// Issue 14's target at saturation, for exits and for interrupts: at most
+/// one per 64 packets.
+pub const SATURATION_TARGET_PER_PACKET: f64 = 1.0 / 64.0;
+
+/// Whether a median figure per packet meets [`SATURATION_TARGET_PER_PACKET`].
+pub fn meets_saturation_target(per_packet: f64) -> bool {
+    per_packet <= SATURATION_TARGET_PER_PACKET
+}
+
+/// The steady-state windows of a configuration's repetitions (of those
+/// that carry one), summarised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Steady {
+    pub pps: Stats,
+    pub device_cpu_ns_per_packet: Stats,
+    pub vcpu_cpu_ns_per_packet: Stats,
+    pub exits_per_packet: f64,
+    pub interrupts_per_packet: f64,
+    pub kicks_per_packet: f64,
+}
+
+impl Steady {
+    /// `None` when no run carries a window.
+    pub fn of(runs: &[&Run]) -> Option<Self> {
+        let windows: Vec<&SteadyState> = runs
+            .iter()
+            .filter_map(|r| r.steady_state.as_ref())
+            .collect();
+        let pick = |f: fn(&SteadyState) -> f64| windows.iter().map(|w| f(w)).collect::<Vec<_>>();
+        Some(Self {
+            pps: Stats::of(&pick(|w| w.pps))?,
+            device_cpu_ns_per_packet: Stats::of(&pick(|w| w.device_cpu_ns_per_packet))?,
+            vcpu_cpu_ns_per_packet: Stats::of(&pick(|w| w.vcpu_cpu_ns_per_packet))?,
+            exits_per_packet: median(&pick(|w| w.exits_per_packet)),
+            interrupts_per_packet: median(&pick(|w| w.interrupts_per_packet)),
+            kicks_per_packet: median(&pick(|w| w.kicks_per_packet)),
+        })
+    }
+}
+
 /// One row of a table: the repetitions of one configuration, summarised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
@@ -58,6 +99,8 @@ pub struct Group {
     /// Median exits per packet by reason, for every reason but "total"
     /// (a reason a repetition lacks counts 0 there).
     pub reasons: BTreeMap<String, f64>,
+    /// The steady-state windows, where runs carry them.
+    pub steady: Option<Steady>,
 }
 
 impl Group {
@@ -85,6 +128,7 @@ impl Group {
             interrupts_per_packet: median(&pick(|r| r.interrupts_per_packet)),
             kicks_per_packet: median(&pick(|r| r.kicks_per_packet)),
             reasons,
+            steady: Steady::of(runs),
         })
     }
 }
@@ -144,10 +188,33 @@ impl VirtioCase {
             .map(|(_, g)| g)
     }
 
+    /// `value` of backend `num` over `value` of backend `den`.
+    fn backend_ratio(&self, num: &str, den: &str, value: fn(&Group) -> Option<f64>) -> Option<f64> {
+        ratio(value(self.backend(num)?)?, value(self.backend(den)?)?)
+    }
+
     /// Median pps of backend `num` over median pps of backend `den`.
     pub fn pps_ratio(&self, num: &str, den: &str) -> Option<f64> {
-        ratio(self.backend(num)?.pps.median, self.backend(den)?.pps.median)
+        self.backend_ratio(num, den, |g| Some(g.pps.median))
     }
+
+    /// The same over the steady-state windows.
+    pub fn steady_pps_ratio(&self, num: &str, den: &str) -> Option<f64> {
+        self.backend_ratio(num, den, |g| Some(g.steady.as_ref()?.pps.median))
+    }
+
+    /// Median device CPU time per packet in the steady state, backend
+    /// `num`'s over backend `den`'s.
+    pub fn steady_cpu_ratio(&self, num: &str, den: &str) -> Option<f64> {
+        self.backend_ratio(num, den, |g| {
+            Some(g.steady.as_ref()?.device_cpu_ns_per_packet.median)
+        })
+    }
+}
+
+/// Whether any of a table's rows has steady-state figures.
+pub fn has_steady_state(rows: &[(String, Group)]) -> bool {
+    rows.iter().any(|(_, g)| g.steady.is_some())
 }
 
 /// An e1000 table: one (direction, size), a row per mode.
@@ -270,6 +337,40 @@ pub(crate) mod tests {
             kicks_per_packet: 0.02,
             perf: [("kvm:kvm_exit".to_string(), 100.0)].into(),
             repetition: rep,
+            steady_state: None,
+        }
+    }
+
+    /// A steady-state window of 1000 packets at `pps`, with `device_ns` of
+    /// device CPU and twice that of vCPU per packet.
+    pub(crate) fn steady(pps: f64, device_ns: f64) -> SteadyState {
+        let packets = 1000;
+        SteadyState {
+            packets,
+            seconds: packets as f64 / pps,
+            pps,
+            exits: [("total".to_string(), 10.0)].into(),
+            exits_per_packet: 0.01,
+            interrupts_per_packet: 0.005,
+            guest_interrupts_per_packet: 0.005,
+            kicks_per_packet: 0.002,
+            device_cpu_ns_per_packet: device_ns,
+            vcpu_cpu_ns_per_packet: 2.0 * device_ns,
+        }
+    }
+
+    /// `run(...)` with a steady-state window.
+    pub(crate) fn steady_run(
+        device: &str,
+        backend: &str,
+        mode: &str,
+        pps: f64,
+        device_ns: f64,
+        rep: u64,
+    ) -> Run {
+        Run {
+            steady_state: Some(steady(pps, device_ns)),
+            ..run(device, backend, mode, "tx", 64, pps * 0.9, rep)
         }
     }
 
@@ -358,5 +459,58 @@ pub(crate) mod tests {
         let rx = &tables[1];
         assert_eq!(rx.ratio_vs_baseline(&rx.modes[0].1), None);
         assert!(rx.contrast.is_none());
+    }
+
+    #[test]
+    fn summarises_steady_state_windows_and_their_ratios() {
+        let mut runs = vec![
+            steady_run("virtio-net", "rvhost", "event-idx", 3000.0, 400.0, 1),
+            steady_run("virtio-net", "rvhost", "event-idx", 2000.0, 600.0, 2),
+            steady_run("virtio-net", "vhost", "event-idx", 1250.0, 1000.0, 1),
+            steady_run("virtio-net", "user", "event-idx", 500.0, 2000.0, 1),
+            // A repetition without a window is left out of the steady figures.
+            run("virtio-net", "user", "event-idx", "tx", 64, 100.0, 2),
+            run("virtio-net", "rvhost", "no-event-idx", "tx", 64, 900.0, 1),
+        ];
+        runs[1].steady_state.as_mut().unwrap().exits_per_packet = 0.03;
+        let cases = virtio_cases(&runs);
+        let tx = &cases[0];
+        let rv = tx.backend("rvhost").unwrap().steady.as_ref().unwrap();
+        assert_eq!(
+            rv.pps,
+            Stats {
+                median: 2500.0,
+                min: 2000.0,
+                max: 3000.0,
+                n: 2
+            }
+        );
+        assert_eq!(rv.device_cpu_ns_per_packet.median, 500.0);
+        assert_eq!(rv.vcpu_cpu_ns_per_packet.max, 1200.0);
+        assert_eq!(rv.exits_per_packet, 0.02);
+        assert_eq!(
+            (rv.interrupts_per_packet, rv.kicks_per_packet),
+            (0.005, 0.002)
+        );
+        let user = tx.backend("user").unwrap();
+        assert_eq!(user.pps.n, 2);
+        assert_eq!(user.steady.as_ref().unwrap().pps.n, 1);
+        assert_eq!(tx.steady_cpu_ratio("rvhost", "vhost"), Some(0.5));
+        assert_eq!(tx.steady_cpu_ratio("rvhost", "user"), Some(0.25));
+        assert_eq!(tx.steady_pps_ratio("rvhost", "vhost"), Some(2.0));
+        assert_eq!(tx.steady_pps_ratio("rvhost", "user"), Some(5.0));
+        assert!(has_steady_state(&tx.backends));
+        // No window anywhere: no steady figures, no ratios.
+        let plain = &cases[1];
+        assert!(plain.backends[0].1.steady.is_none());
+        assert!(!has_steady_state(&plain.backends));
+        assert_eq!(plain.steady_cpu_ratio("rvhost", "vhost"), None);
+    }
+
+    #[test]
+    fn saturation_target_is_one_per_64_packets() {
+        assert!(meets_saturation_target(0.0));
+        assert!(meets_saturation_target(1.0 / 64.0));
+        assert!(!meets_saturation_target(0.016));
     }
 }

@@ -175,3 +175,33 @@ fn skips_plots_of_a_device_without_runs() {
         "{md}"
     );
 }
+
+#[test]
+fn bench_adds_the_device_level_section_and_bench_net() {
+    let dir = scratch("bench");
+    let bench = dir.join("bench.jsonl");
+    let lines = [
+        r#"{"device":"/dev/rvhost-net","direction":"tx","size":64,"pps":200,"kicks_per_packet":0.5,"interrupts_per_packet":0.25,"worker_ns_per_packet":10}"#,
+        r#"{"device":"/dev/vhost-net","direction":"tx","size":64,"pps":100,"kicks_per_packet":0.5,"interrupts_per_packet":0.25,"worker_ns_per_packet":20}"#,
+    ];
+    fs::write(&bench, lines.join("\n")).unwrap();
+    let out = dir.join("out");
+    let built = build(
+        &fixture("runs.jsonl"),
+        &out,
+        &["--bench", bench.to_str().unwrap()],
+    );
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let md = fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains(
+            "## Device level: rvhost-traffic against both devices (CPU per packet, latency)\n"
+        ),
+        "{md}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["bench_net"]["summary"][0]["pps_ratio"], 2.0);
+    let validated = report(&["validate", out.join("results.json").to_str().unwrap()]);
+    assert!(validated.status.success(), "{}", text(&validated.stderr));
+}
