@@ -1,4 +1,4 @@
-//! `scripts/bench-net`'s summary: rvhost beside upstream vhost-net per case
+//! The net suite's summary (`scripts/run --suites net`): rvhost beside upstream vhost-net per case
 //! (direction, size), medians with min–max over the repetitions and the
 //! ratios of medians — packets/s, the worker's CPU time per packet (the
 //! efficiency figure that survives TCG's noise best), kicks and interrupts

@@ -1,6 +1,6 @@
 //! rvhost-report: turns the run matrix's runs.jsonl into results.json, a
 //! Markdown report and SVG plots, and validates results.json files; also
-//! summarises `scripts/bench-net`'s runs (`bench-net`).
+//! summarises the net suite's runs (`bench-net`; `scripts/run --suites net`).
 
 mod bench_net;
 mod build;
@@ -56,7 +56,7 @@ enum Command {
         /// The results.json to check.
         results: PathBuf,
     },
-    /// Summarise scripts/bench-net's runs (rvhost beside upstream per case,
+    /// Summarise the net suite's runs (rvhost beside upstream per case,
     /// medians, spreads and ratios; latency): print Markdown tables, write
     /// the runs and the summary as JSON.
     BenchNet {

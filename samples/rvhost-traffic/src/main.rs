@@ -91,7 +91,7 @@ pub struct Args {
     /// The device's backend.
     #[arg(long, value_enum, default_value = "tap")]
     pub backend: Backend,
-    /// Print the result as one JSON object (for scripts/bench-net).
+    /// Print the result as one JSON object (for the net suite of scripts/run).
     #[arg(long)]
     json: bool,
     /// Frames sent before the measured window starts (set-up and warm-up
