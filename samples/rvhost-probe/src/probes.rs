@@ -422,7 +422,7 @@ pub const PROBES: &[Probe] = &[
             Ioctl::SetLogFd(Fd::Eventfd),
             Ioctl::SetLogFd(Fd::DevNull),
             Ioctl::SetLogFd(Fd::Unbind),
-            Ioctl::SetLogBase(0),
+            Ioctl::SetLogBase(Addr::Raw(0)),
         ],
         in_child: false,
     },
