@@ -392,13 +392,16 @@ impl Control {
                 // The new kick is polled before the old one goes: on any
                 // error the queue keeps the old one.
                 let kick = match (bind(f.fd, EventFdFile::from_fd)?, waker) {
-                    (Some(file), Some(waker)) => Some(FilePoll::started(
-                        &file,
-                        waker,
-                        kick_bit(index as usize),
-                        Some(index as usize),
-                        Interest::Readable,
-                    )?),
+                    (Some(file), Some(waker)) => Some(
+                        FilePoll::new(
+                            &file,
+                            waker,
+                            kick_bit(index as usize),
+                            Some(index as usize),
+                            Interest::Readable,
+                        )?
+                        .started(),
+                    ),
                     _ => None,
                 };
                 vq.kick = kick;

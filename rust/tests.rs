@@ -272,32 +272,22 @@ fn vring_addr_rules() -> TestResult {
         ),
         Err(Errno::OpNotSupp)
     );
-    check_eq!(
-        vq.set_addr(
-            VringAddr {
-                avail_user_addr: 0x2001,
-                ..good
-            },
-            false,
-            false,
-            0,
-            user_access_ok
-        ),
-        Err(Errno::Inval)
-    );
-    check_eq!(
-        vq.set_addr(
-            VringAddr {
-                used_user_addr: 0x3002,
-                ..good
-            },
-            false,
-            false,
-            0,
-            user_access_ok
-        ),
-        Err(Errno::Inval)
-    );
+    // Misaligned rings.
+    for misaligned in [
+        VringAddr {
+            avail_user_addr: 0x2001,
+            ..good
+        },
+        VringAddr {
+            used_user_addr: 0x3002,
+            ..good
+        },
+    ] {
+        check_eq!(
+            vq.set_addr(misaligned, false, false, 0, user_access_ok),
+            Err(Errno::Inval)
+        );
+    }
     let kernel = VringAddr {
         desc_user_addr: 0xffff_8880_0000_0000,
         ..good

@@ -297,10 +297,32 @@ impl Control {
     }
 }
 
+/// What the body of a TX or RX round works with, between
+/// [`Control::round`] and [`Round::finish`].
+pub(super) struct Body<'r> {
+    /// Where the queue stands as the round starts.
+    pub(super) progress: Progress,
+    pub(super) settings: Settings,
+    pub(super) space: Space<'r>,
+    /// The queue's rings, used-ring writes logged if the queue asked for it.
+    pub(super) rings: Rings<'r>,
+    /// Where the buffers' writes are logged, with `VHOST_F_LOG_ALL`.
+    pub(super) log: Option<DirtyLog<'r>>,
+    pub(super) vq: &'r mut VirtQueue,
+}
+
 impl<'a> Round<'a> {
-    /// Starts a round: where the queue stands.
-    pub(super) fn progress(&self) -> Progress {
-        Progress::of(self.vq)
+    /// Starts the round's body: where the queue stands, its rings, the queue.
+    pub(super) fn body(&mut self) -> Body<'_> {
+        Body {
+            progress: Progress::of(self.vq),
+            settings: self.settings,
+            space: self.space,
+            rings: Rings::new(&self.ring, self.vq.config.num, self.settings.event_idx)
+                .logged(self.log, self.space.log_by_user_addr()),
+            log: self.log,
+            vq: &mut *self.vq,
+        }
     }
 
     /// Ends a round that ended as `end`: writes what is left of the used

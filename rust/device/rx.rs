@@ -63,24 +63,22 @@ impl Control {
     // Out of line: the worker's own frame stays small (scripts/worker-stack).
     #[inline(never)]
     pub(super) fn handle_rx(&mut self, waker: &Waker, scratch: &mut Scratch) {
-        let Some(round) = self.round(RX, waker) else {
+        let Some(mut round) = self.round(RX, waker) else {
             return;
         };
-        let mut progress = round.progress();
-        let settings = round.settings;
-        let rings = Rings::new(&round.ring, round.vq.config.num, settings.event_idx)
-            .logged(round.log, round.space.log_by_user_addr());
-        let vq = &mut *round.vq;
+        let body = round.body();
+        let mut progress = body.progress;
+        let vq = body.vq;
         let Some(sock) = vq.backend.as_mut() else {
             return;
         };
         let mut rx = RxRound {
-            settings: round.settings,
-            space: round.space,
-            rings,
+            settings: body.settings,
+            space: body.space,
+            rings: body.rings,
             sock,
             stats: &mut vq.stats,
-            log: round.log,
+            log: body.log,
             avail_end: progress.last_avail,
             // One packet usually needs one buffer: start small.
             ahead: Lookahead::new(2),

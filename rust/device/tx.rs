@@ -10,7 +10,7 @@
 //! when the ring is empty (notifications back on), the budget is spent
 //! (requeue) or the socket is full (wait for room: `EAGAIN`, the chain stays).
 
-use super::datapath::{gather, Lookahead, Progress, RoundEnd, Scratch, Settings};
+use super::datapath::{gather, Body, Lookahead, Progress, RoundEnd, Scratch, Settings};
 use super::{Control, QueueStats, TX};
 use crate::guest_space::Space;
 use crate::logic::{
@@ -25,17 +25,6 @@ use crate::sys::worker::{FilePoll, Waker};
 use crate::user_ring::{Rings, MAX_BATCH};
 use kernel::prelude::*;
 
-/// What became of one frame.
-enum Sent {
-    /// Handed to the socket (or to the batch, counted when it is flushed):
-    /// this many payload bytes.
-    Bytes(u64),
-    /// Dropped (a bad header, a socket error), as upstream drops it.
-    Dropped,
-    /// The socket is full: the chain stays for later.
-    SocketFull,
-}
-
 /// The TX round's view of its queue.
 struct TxRound<'a> {
     settings: Settings,
@@ -49,19 +38,33 @@ struct TxRound<'a> {
     busy_poll: bool,
 }
 
+/// What became of one frame.
+enum Sent {
+    /// Handed to the socket (or to the batch, counted when it is flushed):
+    /// this many payload bytes.
+    Bytes(u64),
+    /// Dropped (a bad header, a socket error), as upstream drops it.
+    Dropped,
+    /// The socket is full: the chain stays for later.
+    SocketFull,
+}
+
 impl Control {
     /// Transmits what the guest queued on the TX ring.
     // Out of line: the worker's own frame stays small (scripts/worker-stack).
     #[inline(never)]
     pub(super) fn handle_tx(&mut self, waker: &Waker, scratch: &mut Scratch) {
-        let Some(round) = self.round(TX, waker) else {
+        let Some(mut round) = self.round(TX, waker) else {
             return;
         };
-        let mut progress = round.progress();
-        let settings = round.settings;
-        let rings = Rings::new(&round.ring, round.vq.config.num, settings.event_idx)
-            .logged(round.log, round.space.log_by_user_addr());
-        let vq = &mut *round.vq;
+        let Body {
+            mut progress,
+            settings,
+            space,
+            rings,
+            vq,
+            ..
+        } = round.body();
         // Running again: any wait for room in the socket is over.
         if let Some(poll) = vq.backend_poll.as_mut() {
             poll.stop();
@@ -74,8 +77,8 @@ impl Control {
             .as_mut()
             .filter(|_| TapBatch::usable_with(sock));
         let mut tx = TxRound {
-            settings: round.settings,
-            space: round.space,
+            settings,
+            space,
             rings,
             sock,
             batch,

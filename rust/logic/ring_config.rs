@@ -246,45 +246,26 @@ mod tests {
             vq.set_addr(VringAddr { flags: 2, ..good }, false, false, 0, user),
             Err(Errno::OpNotSupp)
         );
-        assert_eq!(
-            vq.set_addr(
-                VringAddr {
-                    avail_user_addr: 0x2001,
-                    ..good
-                },
-                false,
-                false,
-                0,
-                user
-            ),
-            Err(Errno::Inval)
-        );
-        assert_eq!(
-            vq.set_addr(
-                VringAddr {
-                    used_user_addr: 0x3002,
-                    ..good
-                },
-                false,
-                false,
-                0,
-                user
-            ),
-            Err(Errno::Inval)
-        );
-        assert_eq!(
-            vq.set_addr(
-                VringAddr {
-                    log_guest_addr: 2,
-                    ..good
-                },
-                false,
-                false,
-                0,
-                user
-            ),
-            Err(Errno::Inval)
-        );
+        // Misaligned rings and log address.
+        for misaligned in [
+            VringAddr {
+                avail_user_addr: 0x2001,
+                ..good
+            },
+            VringAddr {
+                used_user_addr: 0x3002,
+                ..good
+            },
+            VringAddr {
+                log_guest_addr: 2,
+                ..good
+            },
+        ] {
+            assert_eq!(
+                vq.set_addr(misaligned, false, false, 0, user),
+                Err(Errno::Inval)
+            );
+        }
         // Inaccessible rings are only refused while a backend is attached.
         let kernel = VringAddr {
             desc_user_addr: 0xffff_8000_0000_0000,

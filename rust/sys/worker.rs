@@ -314,17 +314,10 @@ impl FilePoll {
         }
     }
 
-    /// A poll of `file`, started.
-    pub(crate) fn started(
-        file: &impl PollableFile,
-        waker: Arc<Waker>,
-        bits: u32,
-        kick_of: Option<usize>,
-        interest: Interest,
-    ) -> Result<Self> {
-        let mut poll = Self::new(file, waker, bits, kick_of, interest)?;
-        poll.start();
-        Ok(poll)
+    /// The same poll, started.
+    pub(crate) fn started(mut self) -> Self {
+        self.start();
+        self
     }
 
     /// Starts waiting for the event (wakes at once if it is there already).

@@ -1,10 +1,12 @@
 //! Helpers shared by rvhost's userspace test programs: a tap or veth
 //! backend with a packet socket on its far side, test frames, and the vhost
 //! ioctls that take a ring state or a ring file; feature bits (`features`);
-//! threads' CPU time (`thread_cpu`).
+//! the vhost ioctls the differential tools compare (`vhost_ioctl`); threads'
+//! CPU time (`thread_cpu`).
 
 pub mod features;
 pub mod thread_cpu;
+pub mod vhost_ioctl;
 
 use anyhow::{ensure, Context, Result};
 use std::fs::{File, OpenOptions};
@@ -26,6 +28,15 @@ pub const ETHERTYPE: u16 = 0x88b5;
 pub fn check(ret: i32, what: &str) -> Result<()> {
     ensure!(ret >= 0, "{what}: {}", std::io::Error::last_os_error());
     Ok(())
+}
+
+/// A new socket(2).
+pub fn socket(domain: i32, kind: i32, proto: i32) -> Result<OwnedFd> {
+    // SAFETY: plain socket(2); the result is checked before use.
+    let fd = unsafe { libc::socket(domain, kind, proto) };
+    check(fd, &format!("socket({domain}, {kind})"))?;
+    // SAFETY: `fd` is a new descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Which kind of backend the device gets.
@@ -152,11 +163,7 @@ pub fn set_tap_mtu(tap: &OwnedFd, mtu: i32) -> Result<()> {
     // SAFETY: TUNGETIFF writes the tap's struct ifreq (40 bytes).
     let ret = unsafe { libc::ioctl(tap.as_raw_fd(), TUNGETIFF() as _, ifr.as_mut_ptr()) };
     check(ret, "TUNGETIFF")?;
-    // SAFETY: plain socket(2).
-    let ctl = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
-    check(ctl, "socket")?;
-    // SAFETY: `ctl` is ours.
-    let ctl = unsafe { OwnedFd::from_raw_fd(ctl) };
+    let ctl = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
     ifr[16..20].copy_from_slice(&mtu.to_ne_bytes());
     // SAFETY: SIOCSIFMTU reads a struct ifreq.
     let ret = unsafe { libc::ioctl(ctl.as_raw_fd(), libc::SIOCSIFMTU, ifr.as_mut_ptr()) };
@@ -165,11 +172,7 @@ pub fn set_tap_mtu(tap: &OwnedFd, mtu: i32) -> Result<()> {
 
 /// Brings interface `name` (NUL-terminated) up; returns its index.
 pub fn interface_up(name: &[u8]) -> Result<i32> {
-    // SAFETY: plain socket(2).
-    let ctl = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
-    check(ctl, "socket")?;
-    // SAFETY: `ctl` is ours.
-    let ctl = unsafe { OwnedFd::from_raw_fd(ctl) };
+    let ctl = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
     let mut req = [0u8; 40];
     req[..name.len().min(16)].copy_from_slice(&name[..name.len().min(16)]);
     // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS/SIOCGIFINDEX read and write a struct ifreq.
@@ -195,11 +198,7 @@ pub fn interface_up(name: &[u8]) -> Result<i32> {
 /// A raw packet socket for the test's EtherType, bound to `ifindex`.
 pub fn packet_socket(ifindex: i32) -> Result<OwnedFd> {
     let proto = ETHERTYPE.to_be();
-    // SAFETY: plain socket(2).
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-    check(fd, "AF_PACKET socket")?;
-    // SAFETY: `fd` is ours.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto))?;
     // SAFETY: an all-zero sockaddr_ll is valid; the fields we need are set.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;

@@ -7,7 +7,7 @@
 //! swapped for a hostile one, so that the data path runs on the hostile ring
 //! contents that follow; the rest start from nothing.
 
-use crate::op::{Addr, Fd, Op, Region};
+use crate::op::{Addr, Fd, Ioctl, Op, Region};
 use crate::rng::Rng;
 use crate::side::{MAP_SIZE, MEM_SIZE, NONE_PAGE, PAGE, RO_PAGE};
 use nettest::features::{
@@ -384,7 +384,11 @@ impl Gen<'_> {
         } else {
             0
         };
-        Op::SetMemTable { regions, padding }
+        Op::Ioctl(Ioctl::SetMemTable {
+            regions,
+            padding,
+            nregions: None,
+        })
     }
 
     /// What a VMM does to start a device, in QEMU's order, each step
@@ -398,21 +402,21 @@ impl Gen<'_> {
         let mut plan = Vec::new();
         let owner = self.rng.chance(97);
         if owner {
-            plan.push(Op::SetOwner);
+            plan.push(Op::Ioctl(Ioctl::SetOwner));
         }
         if self.rng.chance(60) {
-            plan.push(Op::GetFeatures);
+            plan.push(Op::Ioctl(Ioctl::GetFeatures));
         }
         for q in 0..2u8 {
             if self.rng.chance(50) {
-                plan.push(Op::SetVringCall {
+                plan.push(Op::Ioctl(Ioctl::SetVringCall {
                     index: q.into(),
                     fd: Fd::Call(q),
-                });
-                plan.push(Op::SetVringErr {
+                }));
+                plan.push(Op::Ioctl(Ioctl::SetVringErr {
                     index: q.into(),
                     fd: Fd::Err(q),
-                });
+                }));
             }
         }
         let mask = self.features();
@@ -435,46 +439,46 @@ impl Gen<'_> {
                 avail_idx: 0,
                 next_slot: 0,
             };
-            plan.push(Op::SetVringNum {
+            plan.push(Op::Ioctl(Ioctl::SetVringNum {
                 index,
                 num: num.into(),
-            });
+            }));
             let base = if self.rng.chance(20) {
                 self.rng.below(1 << 16) as u16
             } else {
                 0
             };
-            plan.push(Op::SetVringBase {
+            plan.push(Op::Ioctl(Ioctl::SetVringBase {
                 index,
                 num: base.into(),
-            });
+            }));
             // The driver's avail index starts where the device's does.
             plan.push(Op::Write {
                 what: "avail idx",
                 offset: queue.avail + AVAIL_IDX_OFFSET,
                 bytes: base.to_le_bytes().to_vec(),
             });
-            plan.push(Op::SetVringAddr {
+            plan.push(Op::Ioctl(Ioctl::SetVringAddr {
                 index,
                 flags: 0,
                 desc: Addr::Mem(queue.desc),
                 avail: Addr::Mem(queue.avail),
                 used: Addr::Mem(queue.used),
                 log: 0,
-            });
-            plan.push(Op::SetVringKick {
+            }));
+            plan.push(Op::Ioctl(Ioctl::SetVringKick {
                 index,
                 fd: Fd::Kick(q),
-            });
-            plan.push(Op::SetVringCall {
+            }));
+            plan.push(Op::Ioctl(Ioctl::SetVringCall {
                 index,
                 fd: Fd::Call(q),
-            });
+            }));
             if self.rng.chance(70) {
-                plan.push(Op::SetVringErr {
+                plan.push(Op::Ioctl(Ioctl::SetVringErr {
                     index,
                     fd: Fd::Err(q),
-                });
+                }));
             }
             self.m.queues[usize::from(q)] = Queue {
                 avail_idx: base,
@@ -489,17 +493,17 @@ impl Gen<'_> {
         };
         for q in 0..2 {
             if self.rng.chance(95) {
-                plan.push(Op::NetSetBackend {
+                plan.push(Op::Ioctl(Ioctl::NetSetBackend {
                     index: q,
                     fd: backend,
-                });
+                }));
             }
         }
         // Without an owner nothing is set up (EPERM): little data to post.
         self.m.backend = owner;
         for op in plan {
             // SET_OWNER stays: its absence is decided above.
-            if self.rng.chance(4) && !matches!(op, Op::SetOwner) {
+            if self.rng.chance(4) && !matches!(op, Op::Ioctl(Ioctl::SetOwner)) {
                 self.control();
             } else {
                 self.push(op);
@@ -514,7 +518,9 @@ impl Gen<'_> {
             1 => {
                 self.control();
                 // A VMM that resets the device usually brings it up again.
-                if matches!(self.ops.last(), Some(Op::ResetOwner)) && self.rng.chance(60) {
+                if matches!(self.ops.last(), Some(Op::Ioctl(Ioctl::ResetOwner)))
+                    && self.rng.chance(60)
+                {
                     self.bring_up();
                 }
             }
@@ -536,7 +542,7 @@ impl Gen<'_> {
     fn control(&mut self) {
         if self.rng.chance(3) {
             let inner = if self.rng.chance(50) {
-                Op::SetOwner
+                Op::Ioctl(Ioctl::SetOwner)
             } else {
                 self.control();
                 self.ops.pop().expect("control pushed one")
@@ -547,15 +553,15 @@ impl Gen<'_> {
         let op = match self.rng.weighted(&[
             3, 2, 4, 5, 3, 3, 3, 8, 2, 3, 6, 5, 6, 8, 5, 5, 4, 8, 3, 3, 2, 4,
         ]) {
-            0 => Op::SetOwner,
+            0 => Op::Ioctl(Ioctl::SetOwner),
             1 => {
                 // Everything goes back to the initial state; often a VMM
                 // brings the device up again right after.
                 self.m.backend = false;
                 self.m.queues = Default::default();
-                Op::ResetOwner
+                Op::Ioctl(Ioctl::ResetOwner)
             }
-            2 => Op::GetFeatures,
+            2 => Op::Ioctl(Ioctl::GetFeatures),
             3 => {
                 let mask = self.features();
                 Op::SetFeatures { mask }
@@ -566,82 +572,86 @@ impl Gen<'_> {
                 2 => 1 << self.rng.below(15),
                 _ => self.rng.next_u64(),
             }),
-            5 => Op::GetBackendFeatures,
-            6 => Op::SetBackendFeatures(match self.rng.weighted(&[30, 30, 20, 20]) {
-                0 => 0,
-                1 => 1 << 1,
-                2 => 1 << self.rng.below(64),
-                _ => self.rng.next_u64(),
-            }),
+            5 => Op::Ioctl(Ioctl::GetBackendFeatures),
+            6 => Op::Ioctl(Ioctl::SetBackendFeatures(
+                match self.rng.weighted(&[30, 30, 20, 20]) {
+                    0 => 0,
+                    1 => 1 << 1,
+                    2 => 1 << self.rng.below(64),
+                    _ => self.rng.next_u64(),
+                },
+            )),
             7 => {
                 let valid = self.rng.chance(40);
                 self.mem_table(valid)
             }
-            8 => Op::SetLogBase(self.log_base()),
-            9 => Op::SetLogFd(match self.rng.weighted(&[30, 30, 20, 20]) {
-                0 => Fd::Spare,
-                1 => Fd::Unbind,
-                2 => Fd::Closed,
-                _ => Fd::DevNull,
-            }),
-            10 => Op::SetVringNum {
+            8 => Op::Ioctl(Ioctl::SetLogBase(self.log_base())),
+            9 => Op::Ioctl(Ioctl::SetLogFd(
+                match self.rng.weighted(&[30, 30, 20, 20]) {
+                    0 => Fd::Spare,
+                    1 => Fd::Unbind,
+                    2 => Fd::Closed,
+                    _ => Fd::DevNull,
+                },
+            )),
+            10 => Op::Ioctl(Ioctl::SetVringNum {
                 index: self.index(),
                 num: self.ring_size(),
-            },
-            11 => Op::SetVringBase {
+            }),
+            11 => Op::Ioctl(Ioctl::SetVringBase {
                 index: self.index(),
                 num: self.vring_base(),
-            },
-            12 => Op::GetVringBase {
+            }),
+            12 => Op::Ioctl(Ioctl::GetVringBase {
                 index: self.index(),
-            },
+            }),
             13 => {
                 let flags = match self.rng.weighted(&[80, 12, 8]) {
                     0 => 0,
                     1 => VRING_F_LOG,
                     _ => self.rng.next_u32(),
                 };
-                Op::SetVringAddr {
+                Op::Ioctl(Ioctl::SetVringAddr {
                     index: self.index(),
                     flags,
                     desc: self.ring_addr(16),
                     avail: self.ring_addr(2),
                     used: self.ring_addr(4),
                     log: self.log_addr(),
-                }
+                })
             }
-            14 => Op::SetVringKick {
+            14 => Op::Ioctl(Ioctl::SetVringKick {
                 index: self.index(),
                 fd: self.fd(),
-            },
-            15 => Op::SetVringCall {
+            }),
+            15 => Op::Ioctl(Ioctl::SetVringCall {
                 index: self.index(),
                 fd: self.fd(),
-            },
-            16 => Op::SetVringErr {
+            }),
+            16 => Op::Ioctl(Ioctl::SetVringErr {
                 index: self.index(),
                 fd: self.fd(),
-            },
+            }),
             17 => {
                 let fd = self.backend_fd();
-                Op::NetSetBackend {
+                Op::Ioctl(Ioctl::NetSetBackend {
                     index: self.index(),
                     fd,
-                }
+                })
             }
-            18 => Op::SetBusyloop {
+            18 => Op::Ioctl(Ioctl::SetBusyloop {
                 index: self.index(),
                 // Small values only: both workers busy-poll that long
                 // whenever a queue runs empty, which under TCG would slow
                 // every case.
                 num: self.rng.pick(&[0, 0, 1, 10, 50]),
-            },
-            19 => Op::GetBusyloop {
+            }),
+            19 => Op::Ioctl(Ioctl::GetBusyloop {
                 index: self.index(),
-            },
-            20 => Op::GetVringStats {
+            }),
+            20 => Op::Ioctl(Ioctl::GetVringStats {
                 index: self.index(),
-            },
+            }),
             _ => self.unknown(),
         };
         self.push(op);
@@ -668,7 +678,10 @@ impl Gen<'_> {
         } else {
             Some(self.index())
         };
-        Op::Unknown { request, arg }
+        Op::Ioctl(Ioctl::Unknown {
+            request,
+            index: arg,
+        })
     }
 
     /// Guest-side activity on a queue with rings in guest memory.
@@ -985,16 +998,16 @@ impl Gen<'_> {
         match self.rng.weighted(&[40, 20, 40]) {
             0 => {
                 for index in 0..2 {
-                    self.push(Op::NetSetBackend {
+                    self.push(Op::Ioctl(Ioctl::NetSetBackend {
                         index,
                         fd: Fd::Unbind,
-                    });
+                    }));
                 }
                 for index in 0..2 {
-                    self.push(Op::GetVringBase { index });
+                    self.push(Op::Ioctl(Ioctl::GetVringBase { index }));
                 }
             }
-            1 => self.push(Op::ResetOwner),
+            1 => self.push(Op::Ioctl(Ioctl::ResetOwner)),
             _ => {}
         }
     }
@@ -1040,7 +1053,7 @@ mod tests {
                     Op::Write { offset, bytes, .. } => {
                         assert!(offset + bytes.len() as u64 <= MEM_SIZE, "seed {seed}")
                     }
-                    Op::SetMemTable { regions, .. } => {
+                    Op::Ioctl(Ioctl::SetMemTable { regions, .. }) => {
                         assert!(regions.len() <= 70);
                         for r in regions {
                             assert!(addr_ok(r.user), "seed {seed}: {r:?}");
@@ -1053,20 +1066,20 @@ mod tests {
                             }
                         }
                     }
-                    Op::SetVringAddr {
+                    Op::Ioctl(Ioctl::SetVringAddr {
                         desc,
                         avail,
                         used,
                         log,
                         ..
-                    } => {
+                    }) => {
                         assert!(
                             addr_ok(desc) && addr_ok(avail) && addr_ok(used),
                             "seed {seed}"
                         );
                         assert!(log < 1 << 32);
                     }
-                    Op::SetLogBase(a) => {
+                    Op::Ioctl(Ioctl::SetLogBase(a)) => {
                         assert!(addr_ok(a));
                         // Bits land up to 128 KiB past the base: inside guest
                         // memory, or for the read-only page (where setting

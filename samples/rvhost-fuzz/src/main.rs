@@ -20,9 +20,10 @@ mod watchdog;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, ValueEnum};
-use op::Op;
+use nettest::vhost_ioctl::Outcome;
+use op::{Ioctl, Op};
 use report::{At, Tally};
-use side::{Offers, Outcome, Side};
+use side::{Offers, Side};
 use std::time::{Duration, Instant};
 use watchdog::{Call, Kmsg, Watchdog};
 
@@ -76,7 +77,10 @@ struct Args {
 /// The features each device offers, from a freshly opened file.
 fn offered(side: &mut Side) -> Result<u64> {
     side.open()?;
-    let o = side.ioctl(&Op::GetFeatures, &Offers { both: 0, either: 0 });
+    let o = side.ioctl(
+        &Op::Ioctl(Ioctl::GetFeatures),
+        &Offers { both: 0, either: 0 },
+    );
     side.close();
     anyhow::ensure!(
         o.ret == 0,

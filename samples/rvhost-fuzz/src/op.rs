@@ -42,84 +42,20 @@ pub enum Fd {
 }
 
 /// One `struct vhost_memory_region`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Region {
-    pub gpa: u64,
-    pub size: u64,
-    pub user: Addr,
-}
+pub type Region = nettest::vhost_ioctl::Region<Addr>;
+
+/// A vhost ioctl, made alike on both devices.
+pub type Ioctl = nettest::vhost_ioctl::Ioctl<Addr, Fd, Vec<Region>>;
 
 #[derive(Clone, Debug)]
 pub enum Op {
-    SetOwner,
-    ResetOwner,
-    GetFeatures,
+    Ioctl(Ioctl),
     /// Acks `mask` restricted to the features both devices offer.
     SetFeatures {
         mask: u64,
     },
     /// Acks bits neither device offers (restricted to those at run time).
     SetUnknownFeatures(u64),
-    GetBackendFeatures,
-    SetBackendFeatures(u64),
-    SetMemTable {
-        regions: Vec<Region>,
-        padding: u32,
-    },
-    SetLogBase(Addr),
-    SetLogFd(Fd),
-    SetVringNum {
-        index: u32,
-        num: u32,
-    },
-    SetVringBase {
-        index: u32,
-        num: u32,
-    },
-    GetVringBase {
-        index: u32,
-    },
-    SetVringAddr {
-        index: u32,
-        flags: u32,
-        desc: Addr,
-        avail: Addr,
-        used: Addr,
-        log: u64,
-    },
-    SetVringKick {
-        index: u32,
-        fd: Fd,
-    },
-    SetVringCall {
-        index: u32,
-        fd: Fd,
-    },
-    SetVringErr {
-        index: u32,
-        fd: Fd,
-    },
-    NetSetBackend {
-        index: u32,
-        fd: Fd,
-    },
-    SetBusyloop {
-        index: u32,
-        num: u32,
-    },
-    GetBusyloop {
-        index: u32,
-    },
-    /// rvhost's own statistics ioctl (`rust/rvhost_uapi.h`).
-    GetVringStats {
-        index: u32,
-    },
-    /// A request number neither device defines; with `Some(index)` the
-    /// argument is a zeroed 64-byte buffer starting with `index`, else NULL.
-    Unknown {
-        request: u64,
-        arg: Option<u32>,
-    },
     /// The ioctl made by a forked child (another address space, not the
     /// owner's unless it takes ownership itself; it exits right after).
     InChild(Box<Op>),
@@ -166,30 +102,11 @@ impl Op {
 
     pub fn name(&self) -> &'static str {
         match self {
-            Op::SetOwner => "SET_OWNER",
-            Op::ResetOwner => "RESET_OWNER",
-            Op::GetFeatures => "GET_FEATURES",
+            Op::Ioctl(call) => call.name(),
             Op::SetFeatures { .. } => "SET_FEATURES",
             Op::SetUnknownFeatures(_) => "SET_FEATURES(unknown bits)",
-            Op::GetBackendFeatures => "GET_BACKEND_FEATURES",
-            Op::SetBackendFeatures(_) => "SET_BACKEND_FEATURES",
-            Op::SetMemTable { .. } => "SET_MEM_TABLE",
-            Op::SetLogBase(_) => "SET_LOG_BASE",
-            Op::SetLogFd(_) => "SET_LOG_FD",
-            Op::SetVringNum { .. } => "SET_VRING_NUM",
-            Op::SetVringBase { .. } => "SET_VRING_BASE",
-            Op::GetVringBase { .. } => "GET_VRING_BASE",
-            Op::SetVringAddr { .. } => "SET_VRING_ADDR",
-            Op::SetVringKick { .. } => "SET_VRING_KICK",
-            Op::SetVringCall { .. } => "SET_VRING_CALL",
-            Op::SetVringErr { .. } => "SET_VRING_ERR",
-            Op::NetSetBackend { .. } => "NET_SET_BACKEND",
-            Op::SetBusyloop { .. } => "SET_VRING_BUSYLOOP_TIMEOUT",
-            Op::GetBusyloop { .. } => "GET_VRING_BUSYLOOP_TIMEOUT",
-            Op::GetVringStats { .. } => "RVHOST_GET_VRING_STATS",
-            Op::Unknown { .. } => "unknown ioctl",
             Op::InChild(op) => match **op {
-                Op::SetOwner => "SET_OWNER in a child",
+                Op::Ioctl(Ioctl::SetOwner) => "SET_OWNER in a child",
                 _ => "ioctl in a child",
             },
             Op::Write { .. } => "write guest memory",
@@ -210,7 +127,9 @@ impl Op {
                 offset,
                 bytes,
             } => format!("write {what} at {offset:#x} ({} bytes)", bytes.len()),
-            Op::SetMemTable { regions, padding } => {
+            Op::Ioctl(Ioctl::SetMemTable {
+                regions, padding, ..
+            }) => {
                 let shown: Vec<String> = regions
                     .iter()
                     .take(4)
@@ -228,6 +147,8 @@ impl Op {
                     }
                 )
             }
+            // Without the wrapper, as the call is named everywhere else.
+            Op::Ioctl(call) => format!("{call:?}"),
             other => format!("{other:?}"),
         }
     }

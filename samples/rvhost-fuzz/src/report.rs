@@ -1,8 +1,8 @@
 //! Comparing the two devices' answers, the allow-list of intended
 //! differences, and the figures printed at the end.
 
-use crate::op::Op;
-use crate::side::Outcome;
+use crate::op::{Ioctl, Op};
+use nettest::vhost_ioctl::Outcome;
 use nettest::VringStats;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,7 +18,9 @@ fn allowed(op: &Op) -> Option<&'static str> {
         // rvhost's own statistics ioctl (`_IOWR('r', 1, ...)`): upstream
         // does not know it and answers as for any unknown vring request
         // (ENOTTY, or EPERM / EFAULT / ENOBUFS from the checks made first).
-        Op::GetVringStats { .. } => Some("RVHOST_GET_VRING_STATS is rvhost's own ioctl"),
+        Op::Ioctl(Ioctl::GetVringStats { .. }) => {
+            Some("RVHOST_GET_VRING_STATS is rvhost's own ioctl")
+        }
         _ => None,
     }
 }
@@ -149,11 +151,15 @@ impl Tally {
         verbose: bool,
     ) -> bool {
         let (v_ours, v_theirs) = match op {
-            Op::GetFeatures => (ours.value.map(|v| v & both), theirs.value.map(|v| v & both)),
-            Op::GetBackendFeatures | Op::GetBusyloop { .. } => (ours.value, theirs.value),
+            Op::Ioctl(Ioctl::GetFeatures) => {
+                (ours.value.map(|v| v & both), theirs.value.map(|v| v & both))
+            }
+            Op::Ioctl(Ioctl::GetBackendFeatures | Ioctl::GetBusyloop { .. }) => {
+                (ours.value, theirs.value)
+            }
             // Where the device stopped depends on how far its worker got with
             // the data path: compared, counted apart, not a finding.
-            Op::GetVringBase { .. } => {
+            Op::Ioctl(Ioctl::GetVringBase { .. }) => {
                 if ours.ret == 0 && theirs.ret == 0 {
                     self.bases += 1;
                     if ours.value == theirs.value {

@@ -3,25 +3,15 @@
 //! sides are built alike, so an operation resolved against each (an offset
 //! into its own mapping, its own tap) is the same request to both devices.
 
-use crate::op::{Addr, Fd, Op};
+use crate::op::{Addr, Fd, Ioctl, Op};
 use anyhow::{ensure, Context as _, Result};
-use nettest::{backend_and_sniffer, check, interface_up, packet_socket, sniffer, Backend};
-use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use vhost::vhost_kern::vhost_binding::{
-    vhost_vring_addr, vhost_vring_file, vhost_vring_state, VHOST_GET_BACKEND_FEATURES,
-    VHOST_GET_FEATURES, VHOST_GET_VRING_BASE, VHOST_NET_SET_BACKEND, VHOST_RESET_OWNER,
-    VHOST_SET_BACKEND_FEATURES, VHOST_SET_FEATURES, VHOST_SET_LOG_BASE, VHOST_SET_LOG_FD,
-    VHOST_SET_MEM_TABLE, VHOST_SET_OWNER, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_BASE,
-    VHOST_SET_VRING_CALL, VHOST_SET_VRING_ERR, VHOST_SET_VRING_KICK, VHOST_SET_VRING_NUM,
-};
-use vmm_sys_util::eventfd::EventFd;
-use vmm_sys_util::ioctl::{ioctl, ioctl_with_mut_ref, ioctl_with_ptr, ioctl_with_ref};
-
+use nettest::vhost_ioctl::{Outcome, Resolve};
 use nettest::{
-    VringStats, RVHOST_GET_VRING_STATS, VHOST_GET_VRING_BUSYLOOP_TIMEOUT,
-    VHOST_SET_VRING_BUSYLOOP_TIMEOUT,
+    backend_and_sniffer, check, interface_up, packet_socket, sniffer, socket, Backend, VringStats,
 };
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use vmm_sys_util::eventfd::EventFd;
 
 pub const PAGE: u64 = 4096;
 /// Read-write guest memory: offsets `0..MEM_SIZE`.
@@ -43,15 +33,6 @@ const GUARD: u64 = 1 << 20;
 const NEVER_ACKED: u64 = 1 << 26;
 /// A descriptor number no file is open under (checked at start).
 const CLOSED_FD: RawFd = 1000;
-
-/// What an ioctl returned: its return value, the errno when negative, and
-/// the value it reported back, if it reports one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    pub ret: i64,
-    pub errno: i32,
-    pub value: Option<u64>,
-}
 
 /// Feature bits the two devices offer, from their `VHOST_GET_FEATURES`.
 #[derive(Clone, Copy, Debug)]
@@ -80,14 +61,6 @@ pub struct Side {
     raw_sender: OwnedFd,
     dgram: OwnedFd,
     udp: OwnedFd,
-}
-
-fn socket(domain: i32, kind: i32, proto: i32) -> Result<OwnedFd> {
-    // SAFETY: plain socket(2); the result is checked before use.
-    let fd = unsafe { libc::socket(domain, kind, proto) };
-    check(fd, "socket")?;
-    // SAFETY: `fd` is a new descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
@@ -233,31 +206,6 @@ impl Side {
         }
     }
 
-    fn uaddr(&self, addr: Addr) -> u64 {
-        match addr {
-            Addr::Mem(offset) => self.map as u64 + offset,
-            Addr::Raw(value) => value,
-        }
-    }
-
-    fn fd(&self, fd: Fd) -> RawFd {
-        match fd {
-            Fd::Unbind => -1,
-            Fd::Closed => CLOSED_FD,
-            Fd::Kick(q) => self.kick[usize::from(q & 1)].as_raw_fd(),
-            Fd::Call(q) => self.call[usize::from(q & 1)].as_raw_fd(),
-            Fd::Err(q) => self.err[usize::from(q & 1)].as_raw_fd(),
-            Fd::Spare => self.spare.as_raw_fd(),
-            Fd::DevNull => self.devnull.as_raw_fd(),
-            Fd::Tap => self.tap.as_raw_fd(),
-            Fd::TapVnetHdr => self.tap_hdr.as_raw_fd(),
-            Fd::RawPacket => self.raw.as_raw_fd(),
-            Fd::DgramPacket => self.dgram.as_raw_fd(),
-            Fd::Udp => self.udp.as_raw_fd(),
-            Fd::Device => self.dev.as_ref().map_or(CLOSED_FD, |d| d.as_raw_fd()),
-        }
-    }
-
     /// Makes ioctl `op` on the device.
     pub fn ioctl(&self, op: &Op, offers: &Offers) -> Outcome {
         let Some(dev) = &self.dev else {
@@ -267,141 +215,16 @@ impl Side {
                 value: None,
             };
         };
-        let mut value = None;
-        let state = |req: u64, index: u32, num: u32| {
-            let s = vhost_vring_state { index, num };
-            // SAFETY: the request reads one vhost_vring_state.
-            unsafe { ioctl_with_ref(dev, req, &s) }
-        };
-        let state_get = |req: u64, index: u32, value: &mut Option<u64>| {
-            let mut s = vhost_vring_state { index, num: 0 };
-            // SAFETY: the request reads and writes one vhost_vring_state.
-            let ret = unsafe { ioctl_with_mut_ref(dev, req, &mut s) };
-            *value = (ret == 0).then_some(u64::from(s.num));
-            ret
-        };
-        let file = |req: u64, index: u32, fd: Fd| {
-            let f = vhost_vring_file {
-                index,
-                fd: self.fd(fd),
-            };
-            // SAFETY: the request reads one vhost_vring_file.
-            unsafe { ioctl_with_ref(dev, req, &f) }
-        };
-        let set_u64 = |req: u64, bits: u64| {
-            // SAFETY: the request reads one u64.
-            unsafe { ioctl_with_ref(dev, req, &bits) }
-        };
-        let get_u64 = |req: u64, value: &mut Option<u64>| {
-            let mut bits = 0u64;
-            // SAFETY: the request writes one u64.
-            let ret = unsafe { ioctl_with_mut_ref(dev, req, &mut bits) };
-            *value = (ret == 0).then_some(bits);
-            ret
-        };
-        let ret = match op {
-            // SAFETY: no argument.
-            Op::SetOwner => unsafe { ioctl(dev, VHOST_SET_OWNER()) },
-            // SAFETY: no argument.
-            Op::ResetOwner => unsafe { ioctl(dev, VHOST_RESET_OWNER()) },
-            Op::GetFeatures => get_u64(VHOST_GET_FEATURES(), &mut value),
-            Op::SetFeatures { mask } => {
-                set_u64(VHOST_SET_FEATURES(), mask & offers.both & !NEVER_ACKED)
-            }
-            Op::SetUnknownFeatures(bits) => {
-                let unknown = match bits & !offers.either {
-                    0 => 1 << 63,
-                    b => b,
-                };
-                set_u64(VHOST_SET_FEATURES(), unknown)
-            }
-            Op::GetBackendFeatures => get_u64(VHOST_GET_BACKEND_FEATURES(), &mut value),
-            Op::SetBackendFeatures(bits) => set_u64(VHOST_SET_BACKEND_FEATURES(), *bits),
-            Op::SetMemTable { regions, padding } => {
-                // struct vhost_memory: nregions, padding, then the regions
-                // (guest_phys_addr, memory_size, userspace_addr, flags_padding).
-                let mut buf = vec![0u64; 1 + 4 * regions.len().max(1)];
-                buf[0] = regions.len() as u64 | (u64::from(*padding) << 32);
-                for (i, r) in regions.iter().enumerate() {
-                    buf[1 + 4 * i] = r.gpa;
-                    buf[2 + 4 * i] = r.size;
-                    buf[3 + 4 * i] = self.uaddr(r.user);
-                }
-                // SAFETY: the kernel reads the header and the `nregions`
-                // regions that follow it in `buf`.
-                unsafe { ioctl_with_ptr(dev, VHOST_SET_MEM_TABLE(), buf.as_ptr()) }
-            }
-            Op::SetLogBase(addr) => set_u64(VHOST_SET_LOG_BASE(), self.uaddr(*addr)),
-            Op::SetLogFd(fd) => {
-                let fd: libc::c_int = self.fd(*fd);
-                // SAFETY: the request reads one int.
-                unsafe { ioctl_with_ref(dev, VHOST_SET_LOG_FD(), &fd) }
-            }
-            Op::SetVringNum { index, num } => state(VHOST_SET_VRING_NUM(), *index, *num),
-            Op::SetVringBase { index, num } => state(VHOST_SET_VRING_BASE(), *index, *num),
-            Op::GetVringBase { index } => state_get(VHOST_GET_VRING_BASE(), *index, &mut value),
-            Op::SetVringAddr {
-                index,
-                flags,
-                desc,
-                avail,
-                used,
-                log,
-            } => {
-                let a = vhost_vring_addr {
-                    index: *index,
-                    flags: *flags,
-                    desc_user_addr: self.uaddr(*desc),
-                    used_user_addr: self.uaddr(*used),
-                    avail_user_addr: self.uaddr(*avail),
-                    log_guest_addr: *log,
-                };
-                // SAFETY: the request reads one vhost_vring_addr.
-                unsafe { ioctl_with_ref(dev, VHOST_SET_VRING_ADDR(), &a) }
-            }
-            Op::SetVringKick { index, fd } => file(VHOST_SET_VRING_KICK(), *index, *fd),
-            Op::SetVringCall { index, fd } => file(VHOST_SET_VRING_CALL(), *index, *fd),
-            Op::SetVringErr { index, fd } => file(VHOST_SET_VRING_ERR(), *index, *fd),
-            Op::NetSetBackend { index, fd } => file(VHOST_NET_SET_BACKEND(), *index, *fd),
-            Op::SetBusyloop { index, num } => {
-                state(VHOST_SET_VRING_BUSYLOOP_TIMEOUT(), *index, *num)
-            }
-            Op::GetBusyloop { index } => {
-                state_get(VHOST_GET_VRING_BUSYLOOP_TIMEOUT(), *index, &mut value)
-            }
-            Op::GetVringStats { index } => {
-                let mut stats = VringStats {
-                    index: *index,
-                    ..Default::default()
-                };
-                // SAFETY: the request reads and writes one rvhost_vring_stats.
-                unsafe { ioctl_with_mut_ref(dev, RVHOST_GET_VRING_STATS(), &mut stats) }
-            }
-            Op::Unknown { request, arg } => match arg {
-                // SAFETY: an unknown request: nothing of ours is touched.
-                None => unsafe { ioctl_with_ptr(dev, *request, std::ptr::null::<u8>()) },
-                Some(index) => {
-                    // Larger than any size an `_IOC` number in the ranges we
-                    // draw from can carry (`_IOC_SIZE` of those is at most 64).
-                    let mut buf = [0u32; 64];
-                    buf[0] = *index;
-                    // SAFETY: the kernel reads or writes at most the
-                    // request's size from the start of `buf`.
-                    unsafe { ioctl_with_mut_ref(dev, *request, &mut buf) }
-                }
-            },
-            Op::InChild(inner) => return self.ioctl_in_child(inner, offers),
+        let set_features = |bits| Ioctl::SetFeatures(bits).run(dev, self);
+        match op {
+            Op::Ioctl(call) => call.run(dev, self),
+            Op::SetFeatures { mask } => set_features(mask & offers.both & !NEVER_ACKED),
+            Op::SetUnknownFeatures(bits) => set_features(match bits & !offers.either {
+                0 => 1 << 63,
+                unknown => unknown,
+            }),
+            Op::InChild(inner) => self.ioctl_in_child(inner, offers),
             _ => unreachable!("not an ioctl: {op:?}"),
-        };
-        let errno = if ret < 0 {
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-        } else {
-            0
-        };
-        Outcome {
-            ret: i64::from(ret),
-            errno,
-            value,
         }
     }
 
@@ -423,7 +246,7 @@ impl Side {
         if pid == 0 {
             let o = self.ioctl(op, offers);
             let rec = [
-                o.ret,
+                o.ret.into(),
                 o.errno.into(),
                 o.value.is_some().into(),
                 o.value.unwrap_or(0) as i64,
@@ -456,7 +279,7 @@ impl Side {
             return failed(libc::ECHILD);
         }
         Outcome {
-            ret: rec[0],
+            ret: rec[0] as i32,
             errno: rec[1] as i32,
             value: (rec[2] != 0).then_some(rec[3] as u64),
         }
@@ -518,14 +341,34 @@ impl Side {
 
     /// rvhost's counters for `queue` (None from a device without them).
     pub fn stats(&self, queue: u32) -> Option<VringStats> {
-        let dev = self.dev.as_ref()?;
-        let mut stats = VringStats {
-            index: queue,
-            ..Default::default()
-        };
-        // SAFETY: the request reads and writes one rvhost_vring_stats.
-        let ret = unsafe { ioctl_with_mut_ref(dev, RVHOST_GET_VRING_STATS(), &mut stats) };
-        (ret == 0).then_some(stats)
+        nettest::vring_stats(self.dev.as_ref()?, queue)
+    }
+}
+
+impl Resolve<Addr, Fd> for Side {
+    fn address(&self, addr: Addr) -> u64 {
+        match addr {
+            Addr::Mem(offset) => self.map as u64 + offset,
+            Addr::Raw(value) => value,
+        }
+    }
+
+    fn descriptor(&self, fd: Fd) -> RawFd {
+        match fd {
+            Fd::Unbind => -1,
+            Fd::Closed => CLOSED_FD,
+            Fd::Kick(q) => self.kick[usize::from(q & 1)].as_raw_fd(),
+            Fd::Call(q) => self.call[usize::from(q & 1)].as_raw_fd(),
+            Fd::Err(q) => self.err[usize::from(q & 1)].as_raw_fd(),
+            Fd::Spare => self.spare.as_raw_fd(),
+            Fd::DevNull => self.devnull.as_raw_fd(),
+            Fd::Tap => self.tap.as_raw_fd(),
+            Fd::TapVnetHdr => self.tap_hdr.as_raw_fd(),
+            Fd::RawPacket => self.raw.as_raw_fd(),
+            Fd::DgramPacket => self.dgram.as_raw_fd(),
+            Fd::Udp => self.udp.as_raw_fd(),
+            Fd::Device => self.dev.as_ref().map_or(CLOSED_FD, |d| d.as_raw_fd()),
+        }
     }
 }
 

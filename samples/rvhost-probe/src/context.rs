@@ -2,8 +2,9 @@
 //! this process and file descriptors of each kind a vhost ioctl may be given.
 
 use anyhow::{Context as _, Result};
+use nettest::socket;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::ioctl::ioctl_with_ref;
 use vmm_sys_util::ioctl_iow_nr;
@@ -43,18 +44,6 @@ pub struct Context {
     raw_packet: OwnedFd,
     dgram_packet: OwnedFd,
     udp: OwnedFd,
-}
-
-fn socket(domain: i32, kind: i32, proto: i32) -> Result<OwnedFd> {
-    // SAFETY: plain socket(2); the result is checked before use.
-    let fd = unsafe { libc::socket(domain, kind, proto) };
-    anyhow::ensure!(
-        fd >= 0,
-        "socket({domain}, {kind}): {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: `fd` is a new descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn tap() -> Result<OwnedFd> {

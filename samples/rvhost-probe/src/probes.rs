@@ -45,6 +45,35 @@ const MEM_WRAPPING: &[Region] = &[Region {
 const ACCESS_PLATFORM_FEATURES: u64 =
     VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX | VIRTIO_F_ACCESS_PLATFORM;
 
+/// A request neither device defines (see `Ioctl::Unknown`).
+const fn unknown(request: u64, index: Option<u32>) -> Ioctl {
+    Ioctl::Unknown { request, index }
+}
+
+/// `VHOST_NET_SET_BACKEND` of queue `index`.
+const fn backend(index: u32, fd: Fd) -> Ioctl {
+    Ioctl::NetSetBackend { index, fd }
+}
+
+/// A well-formed memory table of `regions`.
+const fn mem_table(regions: &'static [Region]) -> Ioctl {
+    Ioctl::SetMemTable {
+        regions,
+        padding: 0,
+        nregions: None,
+    }
+}
+
+/// Queue 1's descriptor table at a kernel address.
+const KERNEL_DESC_RING: Ioctl = Ioctl::SetVringAddr {
+    index: 1,
+    flags: 0,
+    desc: Addr::Raw(KERNEL_ADDR),
+    avail: Addr::Gpa(0x1000),
+    used: Addr::Gpa(0x2000),
+    log: 0,
+};
+
 /// Rings of 256 entries for queue `index`, inside the probe's memory.
 const fn rings(index: u32) -> Ioctl {
     let base = 0x10000 + index as u64 * 0x4000;
@@ -81,11 +110,7 @@ const FULL_SETUP: [Ioctl; 13] = {
     [
         Ioctl::SetOwner,
         Ioctl::SetFeatures(VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX),
-        Ioctl::SetMemTable {
-            regions: MEM,
-            padding: 0,
-            nregions: None,
-        },
+        mem_table(MEM),
         rx[0],
         rx[1],
         rx[2],
@@ -108,34 +133,18 @@ pub const PROBES: &[Probe] = &[
             Ioctl::SetFeaturesNull,
             Ioctl::SetFeatures(0),
             Ioctl::GetBackendFeatures,
-            Ioctl::SetMemTable {
-                regions: MEM,
-                padding: 0,
-                nregions: None,
-            },
+            mem_table(MEM),
             Ioctl::SetVringNum { index: 0, num: 256 },
             Ioctl::GetVringBase { index: 0 },
             Ioctl::SetVringKick {
                 index: 0,
                 fd: Fd::Unbind,
             },
-            Ioctl::NetSetBackend {
-                index: 0,
-                fd: Fd::Unbind,
-            },
+            backend(0, Fd::Unbind),
             Ioctl::ResetOwner,
-            Ioctl::Unknown {
-                request: UNKNOWN_VHOST_IO,
-                index: None,
-            },
-            Ioctl::Unknown {
-                request: UNKNOWN_VHOST_IO,
-                index: Some(0),
-            },
-            Ioctl::Unknown {
-                request: FOREIGN_TCGETS,
-                index: Some(0),
-            },
+            unknown(UNKNOWN_VHOST_IO, None),
+            unknown(UNKNOWN_VHOST_IO, Some(0)),
+            unknown(FOREIGN_TCGETS, Some(0)),
         ],
         in_child: false,
     },
@@ -163,30 +172,12 @@ pub const PROBES: &[Probe] = &[
         setup: &[],
         calls: &[
             Ioctl::SetOwner,
-            Ioctl::Unknown {
-                request: UNKNOWN_VHOST_IO,
-                index: None,
-            },
-            Ioctl::Unknown {
-                request: UNKNOWN_VHOST_IO,
-                index: Some(0),
-            },
-            Ioctl::Unknown {
-                request: UNKNOWN_VHOST_IO,
-                index: Some(1),
-            },
-            Ioctl::Unknown {
-                request: UNKNOWN_VHOST_IO,
-                index: Some(2),
-            },
-            Ioctl::Unknown {
-                request: FOREIGN_TCGETS,
-                index: None,
-            },
-            Ioctl::Unknown {
-                request: FOREIGN_TCGETS,
-                index: Some(0),
-            },
+            unknown(UNKNOWN_VHOST_IO, None),
+            unknown(UNKNOWN_VHOST_IO, Some(0)),
+            unknown(UNKNOWN_VHOST_IO, Some(1)),
+            unknown(UNKNOWN_VHOST_IO, Some(2)),
+            unknown(FOREIGN_TCGETS, None),
+            unknown(FOREIGN_TCGETS, Some(0)),
         ],
         in_child: false,
     },
@@ -206,18 +197,9 @@ pub const PROBES: &[Probe] = &[
         setup: &[],
         calls: &[
             Ioctl::SetOwner,
-            Ioctl::NetSetBackend {
-                index: 0,
-                fd: Fd::Unbind,
-            },
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::Tap,
-            },
-            Ioctl::NetSetBackend {
-                index: 2,
-                fd: Fd::Unbind,
-            },
+            backend(0, Fd::Unbind),
+            backend(1, Fd::Tap),
+            backend(2, Fd::Unbind),
         ],
         in_child: false,
     },
@@ -227,15 +209,8 @@ pub const PROBES: &[Probe] = &[
         calls: &[
             Ioctl::SetOwner,
             Ioctl::ResetOwner,
-            Ioctl::SetMemTable {
-                regions: MEM,
-                padding: 0,
-                nregions: None,
-            },
-            Ioctl::NetSetBackend {
-                index: 0,
-                fd: Fd::Unbind,
-            },
+            mem_table(MEM),
+            backend(0, Fd::Unbind),
             Ioctl::SetFeatures(0),
         ],
         in_child: true,
@@ -255,31 +230,15 @@ pub const PROBES: &[Probe] = &[
                 padding: 0,
                 nregions: Some(65),
             },
-            Ioctl::SetMemTable {
-                regions: MEM_EMPTY_REGION,
-                padding: 0,
-                nregions: None,
-            },
-            Ioctl::SetMemTable {
-                regions: MEM_WRAPPING,
-                padding: 0,
-                nregions: None,
-            },
-            Ioctl::SetMemTable {
-                regions: MEM_KERNEL,
-                padding: 0,
-                nregions: None,
-            },
+            mem_table(MEM_EMPTY_REGION),
+            mem_table(MEM_WRAPPING),
+            mem_table(MEM_KERNEL),
             Ioctl::SetMemTable {
                 regions: &[],
                 padding: 0,
                 nregions: None,
             },
-            Ioctl::SetMemTable {
-                regions: MEM,
-                padding: 0,
-                nregions: None,
-            },
+            mem_table(MEM),
         ],
         in_child: false,
     },
@@ -355,14 +314,7 @@ pub const PROBES: &[Probe] = &[
                 used: Addr::Gpa(0x2000),
                 log: 0x2000,
             },
-            Ioctl::SetVringAddr {
-                index: 1,
-                flags: 0,
-                desc: Addr::Raw(KERNEL_ADDR),
-                avail: Addr::Gpa(0x1000),
-                used: Addr::Gpa(0x2000),
-                log: 0,
-            },
+            KERNEL_DESC_RING,
             rings(1),
             Ioctl::SetVringAddr {
                 index: 2,
@@ -422,41 +374,19 @@ pub const PROBES: &[Probe] = &[
             Ioctl::SetLogFd(Fd::Eventfd),
             Ioctl::SetLogFd(Fd::DevNull),
             Ioctl::SetLogFd(Fd::Unbind),
-            Ioctl::SetLogBase(0),
+            Ioctl::SetLogBase(Addr::Raw(0)),
         ],
         in_child: false,
     },
     Probe {
         name: "backend kinds, memory table set, rings not",
-        setup: &[
-            Ioctl::SetOwner,
-            Ioctl::SetMemTable {
-                regions: MEM,
-                padding: 0,
-                nregions: None,
-            },
-        ],
+        setup: &[Ioctl::SetOwner, mem_table(MEM)],
         calls: &[
-            Ioctl::NetSetBackend {
-                index: 0,
-                fd: Fd::DevNull,
-            },
-            Ioctl::NetSetBackend {
-                index: 0,
-                fd: Fd::Udp,
-            },
-            Ioctl::NetSetBackend {
-                index: 0,
-                fd: Fd::DgramPacket,
-            },
-            Ioctl::NetSetBackend {
-                index: 0,
-                fd: Fd::Closed,
-            },
-            Ioctl::NetSetBackend {
-                index: 0,
-                fd: Fd::Eventfd,
-            },
+            backend(0, Fd::DevNull),
+            backend(0, Fd::Udp),
+            backend(0, Fd::DgramPacket),
+            backend(0, Fd::Closed),
+            backend(0, Fd::Eventfd),
         ],
         in_child: false,
     },
@@ -464,52 +394,19 @@ pub const PROBES: &[Probe] = &[
         name: "backend attached: rings are busy",
         setup: &FULL_SETUP,
         calls: &[
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::DevNull,
-            },
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::Tap,
-            },
+            backend(1, Fd::DevNull),
+            backend(1, Fd::Tap),
             Ioctl::SetVringNum { index: 1, num: 256 },
             Ioctl::SetVringBase { index: 1, num: 0 },
-            Ioctl::SetVringAddr {
-                index: 1,
-                flags: 0,
-                desc: Addr::Raw(KERNEL_ADDR),
-                avail: Addr::Gpa(0x1000),
-                used: Addr::Gpa(0x2000),
-                log: 0,
-            },
+            KERNEL_DESC_RING,
             rings(1),
-            Ioctl::SetMemTable {
-                regions: MEM_KERNEL,
-                padding: 0,
-                nregions: None,
-            },
-            Ioctl::SetMemTable {
-                regions: MEM,
-                padding: 0,
-                nregions: None,
-            },
+            mem_table(MEM_KERNEL),
+            mem_table(MEM),
             Ioctl::GetVringBase { index: 1 },
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::Tap,
-            },
-            Ioctl::NetSetBackend {
-                index: 0,
-                fd: Fd::RawPacket,
-            },
-            Ioctl::NetSetBackend {
-                index: 0,
-                fd: Fd::Unbind,
-            },
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::Unbind,
-            },
+            backend(1, Fd::Tap),
+            backend(0, Fd::RawPacket),
+            backend(0, Fd::Unbind),
+            backend(1, Fd::Unbind),
             Ioctl::SetVringNum { index: 1, num: 256 },
         ],
         in_child: false,
@@ -518,18 +415,12 @@ pub const PROBES: &[Probe] = &[
         name: "RESET_OWNER with a backend attached",
         setup: &FULL_SETUP,
         calls: &[
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::Tap,
-            },
+            backend(1, Fd::Tap),
             Ioctl::ResetOwner,
             Ioctl::GetVringBase { index: 1 },
             Ioctl::SetOwner,
             Ioctl::GetVringBase { index: 1 },
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::Tap,
-            },
+            backend(1, Fd::Tap),
         ],
         in_child: false,
     },
@@ -544,31 +435,16 @@ pub const PROBES: &[Probe] = &[
         setup: &FULL_SETUP,
         calls: &[
             Ioctl::SetFeatures(ACCESS_PLATFORM_FEATURES),
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::Tap,
-            },
+            backend(1, Fd::Tap),
             Ioctl::SetFeatures(VIRTIO_F_VERSION_1 | VIRTIO_RING_F_EVENT_IDX),
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::Tap,
-            },
+            backend(1, Fd::Tap),
             rings(1),
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::Tap,
-            },
+            backend(1, Fd::Tap),
             Ioctl::SetFeatures(ACCESS_PLATFORM_FEATURES),
             Ioctl::SetFeatures(ACCESS_PLATFORM_FEATURES),
             Ioctl::GetVringBase { index: 1 },
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::Unbind,
-            },
-            Ioctl::NetSetBackend {
-                index: 1,
-                fd: Fd::Tap,
-            },
+            backend(1, Fd::Unbind),
+            backend(1, Fd::Tap),
             Ioctl::ResetOwner,
             Ioctl::SetOwner,
             Ioctl::GetFeatures,

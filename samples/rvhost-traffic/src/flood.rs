@@ -5,7 +5,7 @@
 
 use crate::guest::Layout;
 use crate::rig::{Setup, TxRig, RX};
-use crate::rx::RxRing;
+use crate::rx::{try_inject, RxRing};
 use crate::{frame, stats, Backend, QUEUE_SIZE};
 use anyhow::{ensure, Result};
 use nettest::features::{VIRTIO_NET_F_MRG_RXBUF, VIRTIO_RING_F_INDIRECT_DESC};
@@ -84,16 +84,7 @@ pub fn run(device: &str, ring: FloodRing, seconds: u64, max_ms: u64) -> Result<(
         s.spawn(move || {
             let f = frame(0, 1500);
             while !stop.load(Ordering::Relaxed) {
-                // SAFETY: sends our buffer on the packet socket bound to the tap.
-                let n = unsafe {
-                    libc::send(
-                        sniffer.as_raw_fd(),
-                        f.as_ptr().cast(),
-                        f.len(),
-                        libc::MSG_DONTWAIT,
-                    )
-                };
-                if n > 0 {
+                if try_inject(sniffer, &f) {
                     sent.fetch_add(1, Ordering::Relaxed);
                 } else {
                     std::thread::yield_now();

@@ -289,3 +289,52 @@ impl TxRig {
         )
     }
 }
+
+/// A device with both queues attached to one backend: RX on layout 0, TX
+/// on layout 1.
+pub struct Duplex {
+    pub dev: File,
+    pub mem: GuestMemory,
+    pub rx_layout: Layout,
+    pub tx_layout: Layout,
+    pub rx_fds: QueueFds,
+    pub tx_fds: QueueFds,
+    /// The backend: a tap, or a packet socket on a veth.
+    pub tap: OwnedFd,
+    pub sniffer: OwnedFd,
+}
+
+impl Duplex {
+    /// Sets both queues up as `setup` says.
+    pub fn new(device: &str, setup: Setup) -> Result<Self> {
+        own_netns()?;
+        let (tap, sniffer) = backend_and_sniffer(setup.backend, setup.vnet_hdr)?;
+        let mem = GuestMemory::new()?;
+        let dev = open_device(device, setup.features(), &mem)?;
+        let (rx_fds, tx_fds) = (QueueFds::new()?, QueueFds::new()?);
+        let (rx_layout, tx_layout) = (Layout::nth(0), Layout::nth(1));
+        setup_queue(&dev, &mem, RX, rx_layout, &rx_fds, &tap)?;
+        setup_queue(&dev, &mem, TX, tx_layout, &tx_fds, &tap)?;
+        Ok(Self {
+            dev,
+            mem,
+            rx_layout,
+            tx_layout,
+            rx_fds,
+            tx_fds,
+            tap,
+            sniffer,
+        })
+    }
+
+    /// Sets queue `queue` (RX or TX) up afresh on `layout`, its eventfds and
+    /// the backend as before.
+    pub fn setup_queue(&self, queue: u32, layout: Layout) -> Result<()> {
+        let fds = if queue == RX {
+            &self.rx_fds
+        } else {
+            &self.tx_fds
+        };
+        setup_queue(&self.dev, &self.mem, queue, layout, fds, &self.tap)
+    }
+}

@@ -4,16 +4,14 @@
 //! 0), re-attach. TX must go on undisturbed while RX is reset, and RX must
 //! work on its new ring; then the same the other way round.
 
-use crate::guest::{GuestMemory, Layout};
-use crate::rig::{open_device, own_netns, setup_queue, QueueFds, Setup, RX, TX};
+use crate::guest::Layout;
+use crate::rig::{Duplex, Setup, RX, TX};
 use crate::rx::{inject, RxRing};
 use crate::tx::{Arrivals, TxDriver};
 use crate::{frame, Backend, NET_HDR_LEN};
 use anyhow::{ensure, Result};
 use nettest::features::VIRTIO_F_RING_RESET;
 use nettest::{check, set_file};
-use std::fs::File;
-use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use vhost::vhost_kern::vhost_binding::{
@@ -22,47 +20,34 @@ use vhost::vhost_kern::vhost_binding::{
 use vmm_sys_util::ioctl::ioctl_with_mut_ref;
 
 /// Resets queue `queue` onto `layout` (zeroed first) as a VMM does.
-fn reset_queue(
-    dev: &File,
-    mem: &GuestMemory,
-    queue: u32,
-    layout: Layout,
-    fds: &QueueFds,
-    backend: &OwnedFd,
-) -> Result<()> {
-    set_file(dev, VHOST_NET_SET_BACKEND(), queue, -1)?;
+fn reset_queue(rig: &Duplex, queue: u32, layout: Layout) -> Result<()> {
+    set_file(&rig.dev, VHOST_NET_SET_BACKEND(), queue, -1)?;
     let mut state = vhost_vring_state {
         index: queue,
         num: 0,
     };
     // SAFETY: reads and writes one vhost_vring_state.
-    let ret = unsafe { ioctl_with_mut_ref(dev, VHOST_GET_VRING_BASE(), &mut state) };
+    let ret = unsafe { ioctl_with_mut_ref(&rig.dev, VHOST_GET_VRING_BASE(), &mut state) };
     check(ret, "GET_VRING_BASE")?;
-    mem.write(layout.desc, &[0u8; 0x4000]);
-    setup_queue(dev, mem, queue, layout, fds, backend)
+    rig.mem.write(layout.desc, &[0u8; 0x4000]);
+    rig.setup_queue(queue, layout)
 }
 
 pub fn run(device: &str) -> Result<()> {
-    let setup = Setup::new(true, VIRTIO_F_RING_RESET, Backend::Tap);
-    own_netns()?;
-    let (tap, sniffer) = nettest::backend_and_sniffer(Backend::Tap, None)?;
-    let mem = GuestMemory::new()?;
-    let dev = open_device(device, setup.features(), &mem)?;
-    let (rx_fds, tx_fds) = (QueueFds::new()?, QueueFds::new()?);
-    setup_queue(&dev, &mem, RX, Layout::nth(0), &rx_fds, &tap)?;
-    setup_queue(&dev, &mem, TX, Layout::nth(1), &tx_fds, &tap)?;
+    let rig = Duplex::new(device, Setup::new(true, VIRTIO_F_RING_RESET, Backend::Tap))?;
+    let (mem, sniffer) = (&rig.mem, &rig.sniffer);
     // RX on its first ring.
-    let mut rx = RxRing::new(&mem, Layout::nth(0), &rx_fds.kick, true, 2048);
+    let mut rx = RxRing::new(mem, Layout::nth(0), &rig.rx_fds.kick, true, 2048);
     rx.queue.no_interrupts();
     rx.post_all()?;
-    inject(&sniffer, &frame(0, 100))?;
+    inject(sniffer, &frame(0, 100))?;
     rx.next_packet(false)?;
     // TX keeps sending (checked on the tap, in order) while RX is reset.
     let stop = AtomicBool::new(false);
     let sent = std::thread::scope(|s| -> Result<u32> {
-        let (mem, tx_fds, stop) = (&mem, &tx_fds, &stop);
+        let (tx_kick, stop) = (&rig.tx_fds.kick, &stop);
         let sender = s.spawn(move || -> Result<u32> {
-            let mut tx = TxDriver::new(mem, Layout::nth(1), &tx_fds.kick, true, false);
+            let mut tx = TxDriver::new(mem, Layout::nth(1), tx_kick, true, false);
             let mut sent = 0;
             while !stop.load(Ordering::Relaxed) || sent < 200 {
                 tx.wait_room(Duration::from_secs(5), || format!("TX stopped at {sent}"))?;
@@ -72,7 +57,7 @@ pub fn run(device: &str) -> Result<()> {
             Ok(sent)
         });
         std::thread::sleep(Duration::from_millis(50));
-        reset_queue(&dev, mem, RX, Layout::nth(2), &rx_fds, &tap)?;
+        reset_queue(&rig, RX, Layout::nth(2))?;
         std::thread::sleep(Duration::from_millis(50));
         stop.store(true, Ordering::Relaxed);
         sender
@@ -81,13 +66,13 @@ pub fn run(device: &str) -> Result<()> {
     })?;
     // The TX frames arrived in order (the RX frames injected later are not
     // seen by the sniffer: it does not receive its own sends).
-    Arrivals::new(&sniffer).wait_for(sent, |n| frame(n, 64))?;
+    Arrivals::new(sniffer).wait_for(sent, |n| frame(n, 64))?;
     // RX on its new ring.
-    let mut rx = RxRing::new(&mem, Layout::nth(2), &rx_fds.kick, true, 2048);
+    let mut rx = RxRing::new(mem, Layout::nth(2), &rig.rx_fds.kick, true, 2048);
     rx.queue.no_interrupts();
     rx.post_all()?;
     for i in 1..20 {
-        inject(&sniffer, &frame(i, 500))?;
+        inject(sniffer, &frame(i, 500))?;
         let (bufs, got) = rx.next_packet(false)?;
         ensure!(
             got[NET_HDR_LEN..] == frame(i, 500)[..],
@@ -96,15 +81,15 @@ pub fn run(device: &str) -> Result<()> {
         rx.repost(&bufs)?;
     }
     // Now TX is reset while RX runs; then TX works on its new ring.
-    reset_queue(&dev, &mem, TX, Layout::nth(3), &tx_fds, &tap)?;
-    inject(&sniffer, &frame(20, 500))?;
+    reset_queue(&rig, TX, Layout::nth(3))?;
+    inject(sniffer, &frame(20, 500))?;
     rx.next_packet(false)?;
-    let mut tx = TxDriver::new(&mem, Layout::nth(3), &tx_fds.kick, true, false);
+    let mut tx = TxDriver::new(mem, Layout::nth(3), &rig.tx_fds.kick, true, false);
     for i in 0..100 {
         tx.wait_room(Duration::from_secs(5), String::new)?;
         tx.send(&[0u8; NET_HDR_LEN], &frame(i, 80))?;
     }
-    Arrivals::new(&sniffer).wait_for(100, |n| frame(n, 80))?;
+    Arrivals::new(sniffer).wait_for(100, |n| frame(n, 80))?;
     println!(
         "{device}: ring reset: RX reset onto a new ring while {sent} TX frames went on in order, \
          then TX reset while RX ran; both work on their new rings"

@@ -5,15 +5,12 @@
 //! flight. The guest polls its rings (no interrupts), as a busy-polling
 //! guest driver would: what is measured is the device's two paths.
 
-use crate::guest::{GuestMemory, Layout};
-use crate::rig::{
-    open_device, own_netns, set_busyloop_timeout, setup_queue, QueueFds, Setup, RX, TX,
-};
+use crate::rig::{set_busyloop_timeout, Duplex, Setup, RX, TX};
 use crate::rx::{inject, RxRing};
 use crate::tx::TxDriver;
 use crate::{cpu, Backend, NET_HDR_LEN};
 use anyhow::{ensure, Result};
-use nettest::{backend_and_sniffer, ETHERTYPE};
+use nettest::ETHERTYPE;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -54,24 +51,17 @@ pub fn run(
 ) -> Result<Latency> {
     ensure!((1..=128).contains(&depth), "depth 1..=128");
     let setup = Setup::new(true, 0, Backend::Tap);
-    own_netns()?;
-    let (tap, sniffer) = backend_and_sniffer(Backend::Tap, None)?;
-    let mem = GuestMemory::new()?;
-    let dev = open_device(device, setup.features(), &mem)?;
-    let (rx_fds, tx_fds) = (QueueFds::new()?, QueueFds::new()?);
-    let (rx_layout, tx_layout) = (Layout::nth(0), Layout::nth(1));
-    setup_queue(&dev, &mem, RX, rx_layout, &rx_fds, &tap)?;
-    setup_queue(&dev, &mem, TX, tx_layout, &tx_fds, &tap)?;
+    let rig = Duplex::new(device, setup)?;
     if busyloop_us != 0 {
         for queue in [RX, TX] {
-            set_busyloop_timeout(&dev, queue, busyloop_us)?;
+            set_busyloop_timeout(&rig.dev, queue, busyloop_us)?;
         }
     }
     let worker = cpu::worker_tid()?;
     let stop = AtomicBool::new(false);
     let total = warmup + transactions;
     let result = std::thread::scope(|s| -> Result<Latency> {
-        let (sniffer, stop) = (&sniffer, &stop);
+        let (sniffer, stop) = (&rig.sniffer, &stop);
         // The far side: every request answered at once.
         s.spawn(move || {
             let mut buf = [0u8; 2048];
@@ -87,11 +77,11 @@ pub fn run(
             }
         });
         let outcome = (|| {
-            let mut rx = RxRing::new(&mem, rx_layout, &rx_fds.kick, true, 2048);
+            let mut rx = RxRing::new(&rig.mem, rig.rx_layout, &rig.rx_fds.kick, true, 2048);
             rx.queue.no_interrupts();
             rx.post_all()?;
-            let mut tx = TxDriver::new(&mem, tx_layout, &tx_fds.kick, true, false);
-            mem.write_u16(tx_layout.used_event(), 0xffff);
+            let mut tx = TxDriver::new(&rig.mem, rig.tx_layout, &rig.tx_fds.kick, true, false);
+            rig.mem.write_u16(rig.tx_layout.used_event(), 0xffff);
             let mut sent_at = vec![Instant::now(); total as usize];
             let mut rtts = Vec::with_capacity(transactions as usize);
             let (mut sent, mut answered) = (0u32, 0u32);

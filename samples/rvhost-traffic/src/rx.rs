@@ -301,6 +301,21 @@ pub fn oversize(device: &str) -> Result<()> {
     Ok(())
 }
 
+/// Sends `frame` into the tap through the packet socket bound to it, if
+/// the socket has room now; whether it went.
+pub fn try_inject(sniffer: &OwnedFd, frame: &[u8]) -> bool {
+    // SAFETY: sends our buffer on the packet socket bound to the tap.
+    let n = unsafe {
+        libc::send(
+            sniffer.as_raw_fd(),
+            frame.as_ptr().cast(),
+            frame.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    n == frame.len() as isize
+}
+
 /// Sends `frame` into the tap through the packet socket bound to it (the
 /// tap then hands it to the device's RX queue).
 pub fn inject(sniffer: &OwnedFd, frame: &[u8]) -> Result<()> {

@@ -6,14 +6,13 @@
 //! keeps its RX buffers posted and the injector never has more than a
 //! window in flight, so there is no legitimate reason to drop.
 
-use crate::guest::{GuestMemory, Layout};
-use crate::rig::{open_device, own_netns, setup_queue, QueueFds, Setup, RX, TX};
-use crate::rx::RxRing;
+use crate::rig::{Duplex, Setup, RX, TX};
+use crate::rx::{try_inject, RxRing};
 use crate::tx::TxDriver;
 use crate::{stats, Backend};
 use anyhow::{bail, ensure, Result};
 use nettest::features::VIRTIO_NET_F_MRG_RXBUF;
-use nettest::{backend_and_sniffer, ETHERTYPE};
+use nettest::ETHERTYPE;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -88,14 +87,7 @@ pub fn run(device: &str, seconds: u64, event_idx: bool, vnet_hdr: Option<i32>) -
         ..Setup::new(event_idx, VIRTIO_NET_F_MRG_RXBUF, Backend::Tap)
     };
     let hdr = setup.net_hdr_len();
-    own_netns()?;
-    let (tap, sniffer) = backend_and_sniffer(setup.backend, setup.vnet_hdr)?;
-    let mem = GuestMemory::new()?;
-    let dev = open_device(device, setup.features(), &mem)?;
-    let (rx_fds, tx_fds) = (QueueFds::new()?, QueueFds::new()?);
-    let (rx_layout, tx_layout) = (Layout::nth(0), Layout::nth(1));
-    setup_queue(&dev, &mem, RX, rx_layout, &rx_fds, &tap)?;
-    setup_queue(&dev, &mem, TX, tx_layout, &tx_fds, &tap)?;
+    let rig = Duplex::new(device, setup)?;
 
     let stop = AtomicBool::new(false);
     // Set once the injector has stopped: no RX frame comes after it.
@@ -109,7 +101,7 @@ pub fn run(device: &str, seconds: u64, event_idx: bool, vnet_hdr: Option<i32>) -
     std::thread::scope(|s| -> Result<()> {
         let (stop, injected_all) = (&stop, &injected_all);
         let (rx_injected, rx_seen, tx_check) = (&rx_injected, &rx_seen, &tx_check);
-        let sniffer = &sniffer;
+        let sniffer = &rig.sniffer;
         // The far side of the tap: injects RX frames, checks TX frames.
         let far = s.spawn(move || -> Result<()> {
             let mut buf = vec![0u8; 4096];
@@ -117,16 +109,7 @@ pub fn run(device: &str, seconds: u64, event_idx: bool, vnet_hdr: Option<i32>) -
             while !stop.load(Ordering::Relaxed) {
                 if seq.wrapping_sub(rx_seen.load(Ordering::Acquire)) < RX_WINDOW {
                     let f = soak_frame(DIR_RX, seq);
-                    // SAFETY: sends our buffer on the packet socket bound to the tap.
-                    let n = unsafe {
-                        libc::send(
-                            sniffer.as_raw_fd(),
-                            f.as_ptr().cast(),
-                            f.len(),
-                            libc::MSG_DONTWAIT,
-                        )
-                    };
-                    if n == f.len() as isize {
+                    if try_inject(sniffer, &f) {
                         seq += 1;
                         rx_injected.store(seq, Ordering::Release);
                     }
@@ -151,10 +134,10 @@ pub fn run(device: &str, seconds: u64, event_idx: bool, vnet_hdr: Option<i32>) -
             Ok(())
         });
         // The guest's RX side.
-        let mem = &mem;
-        let rx_kick = &rx_fds.kick;
+        let mem = &rig.mem;
+        let rx_kick = &rig.rx_fds.kick;
         let guest_rx = s.spawn(move || -> Result<SeqCheck> {
-            let mut ring = RxRing::new(mem, rx_layout, rx_kick, event_idx, RX_BUF);
+            let mut ring = RxRing::new(mem, rig.rx_layout, rx_kick, event_idx, RX_BUF);
             ring.queue.no_interrupts();
             ring.post_all()?;
             let mut check = SeqCheck::default();
@@ -178,18 +161,21 @@ pub fn run(device: &str, seconds: u64, event_idx: bool, vnet_hdr: Option<i32>) -
             }
         });
         // The guest's TX side (this thread).
-        let mut tx = TxDriver::new(mem, tx_layout, &tx_fds.kick, event_idx, false);
+        let mut tx = TxDriver::new(mem, rig.tx_layout, &rig.tx_fds.kick, event_idx, false);
         let end = started + Duration::from_secs(seconds);
         let result = (|| {
             while Instant::now() < end {
                 tx.wait_room(Duration::from_secs(10), || {
                     format!(
                         "TX stopped after {tx_sent} frames: {}",
-                        stats::describe(stats::read(&dev, TX), tx_sent)
+                        stats::describe(stats::read(&rig.dev, TX), tx_sent)
                     )
                 })?;
                 if event_idx {
-                    mem.write_u16(tx_layout.used_event(), tx.queue.avail_idx().wrapping_sub(1));
+                    mem.write_u16(
+                        rig.tx_layout.used_event(),
+                        tx.queue.avail_idx().wrapping_sub(1),
+                    );
                 }
                 tx.send(&vec![0u8; hdr], &soak_frame(DIR_TX, tx_sent))?;
                 tx_sent += 1;
@@ -231,10 +217,13 @@ pub fn run(device: &str, seconds: u64, event_idx: bool, vnet_hdr: Option<i32>) -
         rx_check.corrupt,
         f64::from(tx_sent + rx_check.received) / secs,
     );
-    println!("  TX {}", stats::describe(stats::read(&dev, TX), tx_sent));
+    println!(
+        "  TX {}",
+        stats::describe(stats::read(&rig.dev, TX), tx_sent)
+    );
     println!(
         "  RX {}",
-        stats::describe(stats::read(&dev, RX), rx_check.received)
+        stats::describe(stats::read(&rig.dev, RX), rx_check.received)
     );
     ensure!(
         tx_check.clean() && tx_check.received == tx_sent,
@@ -245,7 +234,7 @@ pub fn run(device: &str, seconds: u64, event_idx: bool, vnet_hdr: Option<i32>) -
         "RX frames lost, duplicated, reordered or corrupt"
     );
     for (queue, name) in [(TX, "TX"), (RX, "RX")] {
-        if let Some(st) = stats::read(&dev, queue) {
+        if let Some(st) = stats::read(&rig.dev, queue) {
             ensure!(
                 st.drops == 0 && st.errors == 0,
                 "{name}: device counted drops or errors: {st:?}"
