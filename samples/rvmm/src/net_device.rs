@@ -33,14 +33,20 @@ pub enum DataPath {
     User(GuestRam),
 }
 
+/// The eventfds between KVM and a data path: what the guest's kicks
+/// signal (one per queue, KVM's ioeventfds), what raises its interrupt
+/// (KVM's irqfd), and what the data path signals on a malformed ring.
+pub struct Notifiers {
+    pub kicks: Vec<EventFd>,
+    pub call: EventFd,
+    pub err: EventFd,
+}
+
 pub struct NetDevice {
     transport: VirtioMmio,
     data_path: DataPath,
     ram: RamMap,
-    kicks: Vec<EventFd>,
-    call: EventFd,
-    /// Signalled by the data path when it finds a malformed ring.
-    err: EventFd,
+    notifiers: Notifiers,
     backend: OwnedFd,
     vhost: Option<vhost_net::KernNet>,
     user: Option<UserNet>,
@@ -79,9 +85,7 @@ impl NetDevice {
             transport: VirtioMmio::new(features, [0x02, 0, 0, 0, 0, 0x02]),
             data_path,
             ram,
-            kicks,
-            call,
-            err,
+            notifiers: Notifiers { kicks, call, err },
             backend,
             vhost: None,
             user: None,
@@ -119,7 +123,8 @@ impl MmioBus for NetDevice {
     }
 
     fn fault(&self) -> Option<String> {
-        self.err
+        self.notifiers
+            .err
             .read()
             .ok()
             .map(|_| "the data path reported a malformed ring (error eventfd)".to_string())
@@ -153,22 +158,13 @@ impl MmioBus for NetDevice {
                             guest,
                             &self.ram,
                             &self.transport,
-                            &self.kicks,
-                            &self.call,
-                            &self.err,
+                            &self.notifiers,
                             backend,
                         )?;
                         self.vhost = Some(dev);
                     }
                     DataPath::User(ram) => {
-                        let user = UserNet::start(
-                            ram,
-                            &self.transport,
-                            &self.kicks,
-                            &self.call,
-                            &self.err,
-                            backend,
-                        )?;
+                        let user = UserNet::start(ram, &self.transport, &self.notifiers, backend)?;
                         self.user = Some(user);
                     }
                 }

@@ -7,6 +7,7 @@
 //! cross-check of it: the same guest driver must work over both.
 
 use crate::memory::GuestRam;
+use crate::net_device::Notifiers;
 use crate::virtio_mmio::VirtioMmio;
 use anyhow::{Context, Result};
 use nettest::features::VIRTIO_RING_F_EVENT_IDX;
@@ -54,13 +55,11 @@ pub struct UserNet {
 
 impl UserNet {
     /// Serves the queues the driver made ready: RX (0) from the tap, TX (1)
-    /// to it. `kicks` are the queues' ioeventfds.
+    /// to it, kicked and signalling through `notifiers`.
     pub fn start(
         ram: &GuestRam,
         transport: &VirtioMmio,
-        kicks: &[EventFd],
-        call: &EventFd,
-        err: &EventFd,
+        notifiers: &Notifiers,
         tap: RawFd,
     ) -> Result<Self> {
         let event_idx = transport.driver_features & VIRTIO_RING_F_EVENT_IDX != 0;
@@ -86,12 +85,12 @@ impl UserNet {
             let io = QueueIo {
                 ram: ram.clone(),
                 queue,
-                kick: kicks[index].try_clone()?,
-                call: call.try_clone()?,
+                kick: notifiers.kicks[index].try_clone()?,
+                call: notifiers.call.try_clone()?,
                 stop: stop.try_clone()?,
                 tap,
             };
-            let err = err.try_clone()?;
+            let err = notifiers.err.try_clone()?;
             let thread = std::thread::Builder::new()
                 .name(format!("rvmm-net-io{index}"))
                 .spawn(move || {

@@ -3,6 +3,7 @@
 //! `vhost` crate.
 
 use crate::memory::GuestRam;
+use crate::net_device::Notifiers;
 use crate::virtio_mmio::{VirtioMmio, QUEUE_NUM_MAX};
 use anyhow::{Context, Result};
 use nettest::features::VHOST_NET_F_VIRTIO_NET_HDR;
@@ -13,7 +14,6 @@ use std::sync::Arc;
 use vhost::vhost_kern::vhost_binding::VHOST_NET_SET_BACKEND;
 use vhost::vhost_kern::VhostKernBackend;
 use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
-use vmm_sys_util::eventfd::EventFd;
 
 /// Guest RAM as the vhost device sees it: guest-physical 0 at `host_addr`.
 #[derive(Clone, Copy, Debug)]
@@ -75,9 +75,7 @@ pub fn start(
     guest: &GuestRam,
     ram: &RamMap,
     transport: &VirtioMmio,
-    kicks: &[EventFd],
-    call: &EventFd,
-    err: &EventFd,
+    notifiers: &Notifiers,
     backend: RawFd,
 ) -> Result<KernNet> {
     check_rings(ram, transport)?;
@@ -121,11 +119,11 @@ pub fn start(
         };
         dev.set_vring_addr(index, &config)
             .context("VHOST_SET_VRING_ADDR")?;
-        dev.set_vring_kick(index, &kicks[index])
+        dev.set_vring_kick(index, &notifiers.kicks[index])
             .context("VHOST_SET_VRING_KICK")?;
-        dev.set_vring_call(index, call)
+        dev.set_vring_call(index, &notifiers.call)
             .context("VHOST_SET_VRING_CALL")?;
-        dev.set_vring_err(index, err)
+        dev.set_vring_err(index, &notifiers.err)
             .context("VHOST_SET_VRING_ERR")?;
         // VhostNet::set_backend exists only on the crate's own `Net`.
         set_file(&dev.fd, VHOST_NET_SET_BACKEND(), index as u32, backend)?;
