@@ -108,9 +108,9 @@ impl Window {
 mod tests {
     use super::*;
 
-    fn sample(ms: u64, exits: u64, device_ns: u64, guest: [u32; 3]) -> Sample {
+    fn sample(at: Instant, exits: u64, device_ns: u64, guest: [u32; 3]) -> Sample {
         Sample {
-            at: Instant::now() + std::time::Duration::from_millis(ms),
+            at,
             kvm: [("exits", exits), ("irq_injections", exits / 10)].into(),
             device_ns,
             vcpu_ns: device_ns * 2,
@@ -120,8 +120,15 @@ mod tests {
 
     #[test]
     fn a_window_counts_only_what_happened_inside_it() {
-        let start = sample(0, 500, 1_000, [40, 3, 100]);
-        let end = sample(100, 600, 91_000, [49, 4, 1000]);
+        // One base instant: the window is exactly 100 ms, however slow the test runs.
+        let t0 = Instant::now();
+        let start = sample(t0, 500, 1_000, [40, 3, 100]);
+        let end = sample(
+            t0 + std::time::Duration::from_millis(100),
+            600,
+            91_000,
+            [49, 4, 1000],
+        );
         let w = Window::between(&start, &end).unwrap();
         assert_eq!((w.packets, w.kicks, w.guest_interrupts), (900, 9, 1));
         let j = w.to_json(&[("total", "exits")]);
@@ -134,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_window_without_frames_is_none() {
-        let s = sample(0, 1, 1, [1, 1, 5]);
+        let s = sample(Instant::now(), 1, 1, [1, 1, 5]);
         assert!(Window::between(&s, &s).is_none());
     }
 
