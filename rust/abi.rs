@@ -2,7 +2,8 @@
 
 //! Build-time proof that the pure ioctl table (`logic::ioctl`) and the IOTLB
 //! messages (`logic::iotlb`) agree with the real `include/uapi/linux/vhost.h`
-//! and `vhost_types.h`, whose numbers bindgen extracted.
+//! and `vhost_types.h`, whose numbers bindgen extracted; and that the
+//! coalescing flags agree with `rvhost_uapi.h`.
 
 use crate::logic::ioctl::{VhostIoctl as V, VHOST_VIRTIO};
 use crate::logic::iotlb as tlb;
@@ -52,3 +53,4 @@ static_assert!(tlb::IOTLB_UPDATE == b::RVHOST_VHOST_IOTLB_UPDATE);
 static_assert!(tlb::IOTLB_INVALIDATE == b::RVHOST_VHOST_IOTLB_INVALIDATE);
 static_assert!(tlb::ACCESS_RO == b::RVHOST_VHOST_ACCESS_RO);
 static_assert!(tlb::ACCESS_WO == b::RVHOST_VHOST_ACCESS_WO);
+static_assert!(crate::logic::coalesce::F_ADAPTIVE == b::RVHOST_IOCTL_COALESCE_F_ADAPTIVE);

@@ -14,6 +14,7 @@
 
 use crate::guest_space::{new_iotlb, DeviceIotlb, Space};
 use crate::logic::{
+    coalesce::{CoalesceError, CoalesceParams, Coalescer},
     errno::Errno,
     features::{
         self, Features, VHOST_F_LOG_ALL, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_RING_F_EVENT_IDX,
@@ -34,7 +35,7 @@ use crate::sys::mm::MmGrab;
 use crate::sys::poll_queue::{PollQueue, PollTable};
 use crate::sys::socket::BackendSocket;
 use crate::sys::tap_batch::{Flushed, TapBatch};
-use crate::sys::worker::{FilePoll, Interest, Waker, Worker, WorkerBody};
+use crate::sys::worker::{timer_bit, FilePoll, Interest, Waker, Worker, WorkerBody};
 use crate::user_addr::UserAddr;
 use crate::user_ring::{DirtyLog, Rings};
 
@@ -87,6 +88,8 @@ struct VirtQueue {
     log_base: u64,
     last_used_idx: u16,
     calls: CallSuppression,
+    /// When asked-for signals go out (`RVHOST_SET_VRING_COALESCE`).
+    coalesce: Coalescer,
     stats: QueueStats,
 }
 
@@ -95,6 +98,8 @@ struct VirtQueue {
 pub(crate) struct QueueStats {
     pub(crate) calls: u64,
     pub(crate) calls_suppressed: u64,
+    /// Rounds whose signal was held back by coalescing.
+    pub(crate) calls_held: u64,
     pub(crate) packets: u64,
     pub(crate) bytes: u64,
     pub(crate) rounds: u64,
@@ -127,12 +132,21 @@ impl VirtQueue {
             log_base: 0,
             last_used_idx: 0,
             calls: CallSuppression::default(),
+            coalesce: Coalescer::default(),
             stats: QueueStats::default(),
         }
     }
 
     fn attached(&self) -> bool {
         self.backend.is_some()
+    }
+
+    /// Signals the call eventfd (a guest interrupt, through irqfd).
+    fn signal_call(&mut self) {
+        if let Some(call) = &self.call {
+            call.signal();
+            self.stats.calls += 1;
+        }
     }
 
     /// Upstream's `vq_log_access_ok`: the queue's memory is accessible
@@ -286,6 +300,49 @@ impl Control {
             drops: s.drops,
             errors: s.errors,
         })
+    }
+
+    /// `RVHOST_SET_VRING_COALESCE` (rvhost's own): the owner sets a queue's
+    /// interrupt coalescing. Errnos as for the statistics; `EINVAL` for a
+    /// hold longer than the uapi allows or an unknown flag. A signal held
+    /// under the old parameters goes out now.
+    fn set_coalesce(&mut self, arg: UserAddr) -> Result {
+        self.check_owner()?;
+        let req: bindings::rvhost_vring_coalesce = arg.read()?;
+        let vq = self.vq(req.index)?;
+        let params = CoalesceParams::new(req.max_packets, req.max_usecs, req.flags)
+            .map_err(|_: CoalesceError| EINVAL)?;
+        if vq.coalesce.set(params) {
+            vq.signal_call();
+        }
+        Ok(())
+    }
+
+    /// `RVHOST_GET_VRING_COALESCE`: what the queue's coalescing is set to.
+    fn get_coalesce(&mut self, arg: UserAddr) -> Result {
+        self.check_owner()?;
+        let req: bindings::rvhost_vring_coalesce = arg.read()?;
+        let params = self.vq(req.index)?.coalesce.params();
+        arg.write(&bindings::rvhost_vring_coalesce {
+            index: req.index,
+            max_packets: params.max_packets(),
+            max_usecs: params.max_usecs(),
+            flags: params.flags(),
+        })
+    }
+
+    /// A coalescing timer of `waker` (the current worker's) expired: the
+    /// signal it held goes out.
+    fn coalesce_expired(&mut self, queue: usize, waker: &Waker) {
+        let current = self
+            .waker
+            .as_deref()
+            .is_some_and(|current| core::ptr::eq(current, waker));
+        if let (true, Some(vq)) = (current, self.vqs.get_mut(queue)) {
+            if vq.coalesce.timer_expired() {
+                vq.signal_call();
+            }
+        }
     }
 
     /// `VHOST_SET_MEM_TABLE`.
@@ -499,6 +556,10 @@ impl Control {
         vq.backend = socket;
         vq.last_used_idx = used_idx;
         vq.calls.reset();
+        // What the old backend's rounds held back is not forgotten.
+        if vq.coalesce.reset() {
+            vq.signal_call();
+        }
         if let (Some(poll), RX) = (vq.backend_poll.as_mut(), queue) {
             poll.start();
         }
@@ -597,14 +658,26 @@ impl WorkerBody for VhostNet {
             if bits & kick_bit(RX) != 0 {
                 control.handle_rx(waker, scratch);
             }
+            for queue in [RX, TX] {
+                if bits & timer_bit(queue) != 0 {
+                    control.coalesce_expired(queue, waker);
+                }
+            }
         });
     }
 }
 
 impl VhostNet {
     fn dispatch(this: ArcBorrow<'_, Self>, cmd: u32, arg: UserAddr) -> Result {
-        if cmd == bindings::RVHOST_IOCTL_GET_VRING_STATS {
-            return this.control.lock().get_stats(arg);
+        match cmd {
+            bindings::RVHOST_IOCTL_GET_VRING_STATS => return this.control.lock().get_stats(arg),
+            bindings::RVHOST_IOCTL_SET_VRING_COALESCE => {
+                return this.control.lock().set_coalesce(arg)
+            }
+            bindings::RVHOST_IOCTL_GET_VRING_COALESCE => {
+                return this.control.lock().get_coalesce(arg)
+            }
+            _ => {}
         }
         match VhostIoctl::decode(cmd) {
             Some(req) if req.stage() == Stage::Net => Self::net_request(this, req, arg),
@@ -743,6 +816,11 @@ impl debugfs::Show for VhostNet {
             writeln!(out, "{q}.kicks: {kicks}")?;
             writeln!(out, "{q}.interrupts: {}", s.calls)?;
             writeln!(out, "{q}.interrupts_suppressed: {}", s.calls_suppressed)?;
+            writeln!(out, "{q}.interrupts_held: {}", s.calls_held)?;
+            let coalesce = vq.coalesce.params();
+            writeln!(out, "{q}.coalesce_max_packets: {}", coalesce.max_packets())?;
+            writeln!(out, "{q}.coalesce_max_usecs: {}", coalesce.max_usecs())?;
+            writeln!(out, "{q}.coalesce_flags: {:#x}", coalesce.flags())?;
             writeln!(out, "{q}.packets: {}", s.packets)?;
             writeln!(out, "{q}.bytes: {}", s.bytes)?;
             writeln!(out, "{q}.rounds: {}", s.rounds)?;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * rvhost_net's own ioctl, beside the standard vhost ABI: per-queue
- * statistics. Magic 'r', outside vhost's 0xAF range.
+ * rvhost_net's own ioctls, beside the standard vhost ABI: per-queue
+ * statistics and interrupt coalescing. Magic 'r', outside vhost's 0xAF range.
  */
 #ifndef RVHOST_UAPI_H
 #define RVHOST_UAPI_H
@@ -23,5 +23,29 @@ struct rvhost_vring_stats {
 };
 
 #define RVHOST_GET_VRING_STATS _IOWR('r', 0x01, struct rvhost_vring_stats)
+
+/*
+ * Interrupt coalescing of one queue, as virtio-net's VIRTIO_NET_F_NOTF_COAL:
+ * a used-buffer signal the guest asked for (event index or flags) is held
+ * until max_packets packets wait for it (0: no packet bound) or max_usecs
+ * have passed since it was first held, and never while the guest's avail
+ * ring is empty. max_usecs 0 (the default) or max_packets 1 turns it off.
+ * With RVHOST_COALESCE_F_ADAPTIVE a signal is held only while the device
+ * goes on with the queue at once (its round ran out of budget): low load is
+ * not delayed, only saturation is coalesced.
+ * max_usecs at most 1000000 and unknown flags: EINVAL. Owner only (EPERM);
+ * index beyond the queues: ENOBUFS.
+ */
+#define RVHOST_COALESCE_F_ADAPTIVE	(1U << 0)
+
+struct rvhost_vring_coalesce {
+	__u32 index;			/* queue, 0 = RX, 1 = TX */
+	__u32 max_packets;
+	__u32 max_usecs;
+	__u32 flags;			/* RVHOST_COALESCE_F_* */
+};
+
+#define RVHOST_SET_VRING_COALESCE _IOW('r', 0x02, struct rvhost_vring_coalesce)
+#define RVHOST_GET_VRING_COALESCE _IOWR('r', 0x03, struct rvhost_vring_coalesce)
 
 #endif

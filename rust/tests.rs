@@ -7,6 +7,7 @@
 
 use crate::ktest::TestResult;
 use crate::logic::{
+    coalesce::{CoalesceParams, Coalescer, Decision, MAX_USECS},
     errno::Errno,
     features::{self, Features},
     ioctl::{stage_of, Stage, VhostIoctl},
@@ -522,6 +523,39 @@ fn event_index_wraps() -> TestResult {
     Ok(())
 }
 
+fn coalescing_holds_within_its_bounds() -> TestResult {
+    let mut c = Coalescer::default();
+    let params = CoalesceParams::new(16, 50, 0);
+    check!(params.is_ok());
+    check!(!c.set(params.unwrap_or(CoalesceParams::OFF)));
+    check_eq!(
+        c.after_round(true, 10, false, true),
+        Decision::Hold {
+            arm_ns: Some(50_000)
+        }
+    );
+    // Owed although the guest's index does not ask again.
+    check_eq!(
+        c.after_round(false, 5, false, true),
+        Decision::Hold { arm_ns: None }
+    );
+    check_eq!(c.after_round(false, 1, false, true), Decision::Signal);
+    check!(!c.timer_expired());
+    check_eq!(
+        c.after_round(true, 1, false, true),
+        Decision::Hold {
+            arm_ns: Some(50_000)
+        }
+    );
+    check!(c.timer_expired());
+    // Never held while the guest has no buffers left.
+    check_eq!(c.after_round(true, 1, true, true), Decision::Signal);
+    check!(CoalesceParams::new(0, MAX_USECS + 1, 0).is_err());
+    check!(!c.set(CoalesceParams::OFF));
+    check_eq!(c.after_round(true, 1, false, true), Decision::Signal);
+    Ok(())
+}
+
 kunit_suite!(
     split_ring,
     [
@@ -529,7 +563,8 @@ kunit_suite!(
         chain_walk_refuses_hostile_rings,
         chain_walk_is_bounded_by_its_budget,
         round_budget_counts_drops,
-        event_index_wraps
+        event_index_wraps,
+        coalescing_holds_within_its_bounds
     ]
 );
 

@@ -109,6 +109,14 @@ impl DirtyLog<'_> {
     }
 }
 
+/// What the guest's side of a ring says after used entries were published.
+pub(crate) struct Asked {
+    /// The guest asks for a signal (event index, flags, notify on empty).
+    pub(crate) signal: bool,
+    /// The guest has no buffers left for the device.
+    pub(crate) avail_empty: bool,
+}
+
 /// The worker's view of one queue's rings.
 pub(crate) struct Rings<'a> {
     /// The rings' user addresses (translated, with an IOTLB).
@@ -364,14 +372,15 @@ impl<'a> Rings<'a> {
         Ok(())
     }
 
-    /// Whether to signal the call eventfd for used index `used_idx`.
+    /// Whether the guest asks for a signal of the call eventfd for used
+    /// index `used_idx`, and whether it has buffers left for the device.
     pub(crate) fn should_signal(
         &self,
         calls: &mut CallSuppression,
         used_idx: u16,
         last_avail: u16,
         notify_on_empty: bool,
-    ) -> Result<bool, RingFault> {
+    ) -> Result<Asked, RingFault> {
         let read = |offset| {
             self.avail(offset)
                 .read_u16_once()
@@ -384,15 +393,20 @@ impl<'a> Rings<'a> {
         } else {
             0
         };
-        Ok(calls.should_signal(
+        let avail_empty = avail_idx == last_avail;
+        let signal = calls.should_signal(
             used_idx,
             DriverState {
                 event_idx: self.event_idx,
                 notify_on_empty,
                 avail_flags,
                 used_event,
-                avail_empty: avail_idx == last_avail,
+                avail_empty,
             },
-        ))
+        );
+        Ok(Asked {
+            signal,
+            avail_empty,
+        })
     }
 }

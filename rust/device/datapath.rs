@@ -16,6 +16,7 @@ use super::QueueMisses;
 use super::{Control, VirtQueue};
 use crate::guest_space::Space;
 use crate::logic::{
+    coalesce::Decision,
     features::{Features, VHOST_F_LOG_ALL, VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_NET_F_MRG_RXBUF},
     iotlb::ACCESS_WO,
     ratelimit::RateLimit,
@@ -349,25 +350,38 @@ impl<'a> Round<'a> {
         let mut result = end.and_then(|end| flushed.map(|()| end));
         if progress.last_used != vq.last_used_idx {
             vq.stats.rounds += 1;
-            let signal = rings.publish_used(progress.last_used).and_then(|()| {
-                rings.should_signal(
-                    &mut vq.calls,
-                    progress.last_used,
-                    progress.committed_avail,
-                    notify_on_empty,
-                )
-            });
-            match signal {
-                Ok(true) => {
-                    if let Some(call) = &vq.call {
-                        call.signal();
-                        vq.stats.calls += 1;
+            let decision = rings
+                .publish_used(progress.last_used)
+                .and_then(|()| {
+                    rings.should_signal(
+                        &mut vq.calls,
+                        progress.last_used,
+                        progress.committed_avail,
+                        notify_on_empty,
+                    )
+                })
+                .map(|asked| {
+                    let more_work = matches!(result, Ok(RoundEnd::Requeue));
+                    vq.coalesce.after_round(
+                        asked.signal,
+                        work.packets(),
+                        asked.avail_empty,
+                        more_work,
+                    )
+                });
+            match decision {
+                Ok(Decision::Signal) => vq.signal_call(),
+                Ok(Decision::Hold { arm_ns }) => {
+                    vq.stats.calls_held += 1;
+                    if let Some(ns) = arm_ns {
+                        waker.start_timer(self.queue, ns);
                     }
                 }
-                Ok(false) => vq.stats.calls_suppressed += 1,
+                Ok(Decision::Quiet) => vq.stats.calls_suppressed += 1,
                 Err(fault) => result = Err(fault),
             }
-            if let Ok(signalled) = signal {
+            if let Ok(decision) = decision {
+                let signalled = decision == Decision::Signal;
                 trace::notify(self.dev, self.queue, progress.last_used, signalled);
             }
             vq.last_used_idx = progress.last_used;

@@ -6,6 +6,7 @@
 //! crate, tested there with KUnit) and into the host crate `rvhost-logic`
 //! (`samples/rvhost-logic`, tested with `cargo test`).
 
+pub mod coalesce;
 pub mod dirty_log;
 pub mod errno;
 pub mod features;

@@ -39,3 +39,8 @@ unsafe impl kernel::types::AsBytes for vhost_vring_state {}
 unsafe impl kernel::types::AsBytes for rvhost_vring_stats {}
 // SAFETY: every bit pattern is a valid `rvhost_vring_stats`.
 unsafe impl kernel::types::FromBytes for rvhost_vring_stats {}
+// SAFETY: `rvhost_vring_coalesce` is four `u32`s: no padding, every bit
+// pattern valid, every byte initialised.
+unsafe impl kernel::types::AsBytes for rvhost_vring_coalesce {}
+// SAFETY: as above.
+unsafe impl kernel::types::FromBytes for rvhost_vring_coalesce {}

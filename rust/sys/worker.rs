@@ -21,20 +21,33 @@ use kernel::{
     types::Opaque,
 };
 
-/// Wakes the worker with pending-work bits; usable from any context.
+/// Number of the waker's timers (one per queue).
+pub(crate) const TIMERS: usize = 2;
+
+/// The pending-work bit a waker's timer `index` sets when it expires.
+pub(crate) const fn timer_bit(index: usize) -> u32 {
+    1 << (16 + index)
+}
+
+/// Wakes the worker with pending-work bits; usable from any context. Its
+/// timers wake it later (interrupt coalescing's deadline).
 ///
 /// # Invariants
 ///
 /// `handle` was initialised by `rvhost_worker_init`; the task it holds, if
 /// any, is the running `vhost_task` of the [`Worker`] that owns this waker,
-/// which takes it back out of the handle before stopping it.
-#[pin_data]
+/// which takes it back out of the handle before stopping it. `timers[i]`
+/// was initialised by `hrtimer_init` with [`Waker::timer_expired::<i>`] as
+/// its function; it may run only while the waker is alive (drop cancels it).
+#[pin_data(PinnedDrop)]
 pub(crate) struct Waker {
     pending: AtomicU32,
     #[pin]
     handle: Opaque<bindings::rvhost_worker>,
     /// Kick eventfd signals seen, per queue.
     kicks: [AtomicU64; 2],
+    #[pin]
+    timers: [Opaque<bindings::hrtimer>; TIMERS],
 }
 
 // SAFETY: the handle is used only through its lock-protected C functions,
@@ -51,7 +64,67 @@ impl Waker {
             // SAFETY: `rvhost_worker_init` initialises the handle in place.
             handle <- Opaque::ffi_init(|handle| unsafe { bindings::rvhost_worker_init(handle) }),
             kicks: [AtomicU64::new(0), AtomicU64::new(0)],
+            timers <- kernel::init::pin_init_array_from_fn(|index| {
+                Opaque::ffi_init(move |timer| Self::init_timer(timer, index))
+            }),
         })
+    }
+
+    /// Sets up timer `index` of the waker in place.
+    fn init_timer(timer: *mut bindings::hrtimer, index: usize) {
+        let function = match index {
+            0 => Self::timer_expired::<0>,
+            _ => Self::timer_expired::<1>,
+        };
+        // SAFETY: `timer` is the waker's pinned, not yet initialised timer.
+        unsafe {
+            bindings::hrtimer_init(
+                timer,
+                bindings::CLOCK_MONOTONIC as bindings::clockid_t,
+                bindings::hrtimer_mode_HRTIMER_MODE_REL,
+            )
+        };
+        // SAFETY: an initialised timer that is not running; its function is
+        // ours to set before it is first started. INVARIANT: `timers[index]`
+        // runs `timer_expired::<index>` (`TIMERS` is 2).
+        unsafe { (*timer).function = Some(function) };
+    }
+
+    /// Starts timer `index` to expire in `ns` nanoseconds (restarts it if it
+    /// is running); on expiry the worker is woken with [`timer_bit`].
+    pub(crate) fn start_timer(&self, index: usize, ns: u64) {
+        let Some(timer) = self.timers.get(index) else {
+            return;
+        };
+        let ns = i64::try_from(ns).unwrap_or(i64::MAX);
+        // SAFETY: an initialised timer of this live waker (type invariant);
+        // `hrtimer_start` is this call with no slack.
+        unsafe {
+            bindings::hrtimer_start_range_ns(
+                timer.get(),
+                ns,
+                0,
+                bindings::hrtimer_mode_HRTIMER_MODE_REL,
+            )
+        };
+    }
+
+    /// What timer `INDEX` runs when it expires (hard interrupt context):
+    /// marks its bit pending and wakes the worker.
+    ///
+    /// # Safety
+    ///
+    /// `timer` is `timers[INDEX]` of a live `Waker`.
+    unsafe extern "C" fn timer_expired<const INDEX: usize>(
+        timer: *mut bindings::hrtimer,
+    ) -> bindings::hrtimer_restart {
+        let offset = core::mem::offset_of!(Waker, timers)
+            + INDEX * core::mem::size_of::<Opaque<bindings::hrtimer>>();
+        // SAFETY: per the function's contract `timer` lies `offset` bytes
+        // into a live `Waker` (`Opaque` is `repr(transparent)`).
+        let waker = unsafe { &*timer.cast::<u8>().sub(offset).cast::<Waker>() };
+        waker.wake(timer_bit(INDEX));
+        bindings::hrtimer_restart_HRTIMER_NORESTART
     }
 
     /// Marks `bits` pending and wakes the worker.
@@ -80,6 +153,18 @@ impl Waker {
         match self.pending.swap(0, Ordering::AcqRel) {
             0 => None,
             bits => Some(bits),
+        }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Waker {
+    fn drop(self: Pin<&mut Self>) {
+        for timer in &self.timers {
+            // SAFETY: an initialised timer (type invariant); this waits for a
+            // running expiry, and nothing starts the timer again: starting
+            // needs a reference to the waker, and this is its last.
+            unsafe { bindings::hrtimer_cancel(timer.get()) };
         }
     }
 }

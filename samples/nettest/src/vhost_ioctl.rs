@@ -107,6 +107,13 @@ pub enum Ioctl<A, F, M> {
     GetVringStats {
         index: u32,
     },
+    /// rvhost's own interrupt coalescing ioctl (`rust/rvhost_uapi.h`).
+    SetVringCoalesce {
+        index: u32,
+        max_packets: u32,
+        max_usecs: u32,
+        flags: u32,
+    },
     /// A request number neither device defines; with `Some(index)` the
     /// argument is a zeroed buffer starting with `index`, else NULL.
     Unknown {
@@ -189,6 +196,7 @@ impl<A, F, M> Ioctl<A, F, M> {
             Ioctl::SetBusyloop { .. } => "SET_VRING_BUSYLOOP_TIMEOUT",
             Ioctl::GetBusyloop { .. } => "GET_VRING_BUSYLOOP_TIMEOUT",
             Ioctl::GetVringStats { .. } => "RVHOST_GET_VRING_STATS",
+            Ioctl::SetVringCoalesce { .. } => "RVHOST_SET_VRING_COALESCE",
             Ioctl::Unknown { .. } => "unknown ioctl",
         }
     }
@@ -292,6 +300,21 @@ impl<A: Copy, F: Copy, M: AsRef<[Region<A>]>> Ioctl<A, F, M> {
                 };
                 // SAFETY: the request reads and writes one rvhost_vring_stats.
                 unsafe { ioctl_with_mut_ref(dev, RVHOST_GET_VRING_STATS(), &mut stats) }
+            }
+            Ioctl::SetVringCoalesce {
+                index,
+                max_packets,
+                max_usecs,
+                flags,
+            } => {
+                let c = crate::VringCoalesce {
+                    index,
+                    max_packets,
+                    max_usecs,
+                    flags,
+                };
+                // SAFETY: the request reads one rvhost_vring_coalesce.
+                unsafe { ioctl_with_ref(dev, crate::RVHOST_SET_VRING_COALESCE(), &c) }
             }
             Ioctl::Unknown { request, index } => match index {
                 None => null_arg(dev, request),

@@ -551,7 +551,7 @@ impl Gen<'_> {
             return;
         }
         let op = match self.rng.weighted(&[
-            3, 2, 4, 5, 3, 3, 3, 8, 2, 3, 6, 5, 6, 8, 5, 5, 4, 8, 3, 3, 2, 4,
+            3, 2, 4, 5, 3, 3, 3, 8, 2, 3, 6, 5, 6, 8, 5, 5, 4, 8, 3, 3, 2, 3, 4,
         ]) {
             0 => Op::Ioctl(Ioctl::SetOwner),
             1 => {
@@ -651,6 +651,14 @@ impl Gen<'_> {
             }),
             20 => Op::Ioctl(Ioctl::GetVringStats {
                 index: self.index(),
+            }),
+            21 => Op::Ioctl(Ioctl::SetVringCoalesce {
+                index: self.index(),
+                // Holds up to 2 ms (and one past the limit): long enough to
+                // cross rounds and timers, short enough for TCG.
+                max_packets: self.rng.pick(&[0, 1, 2, 8, 64, u32::MAX]),
+                max_usecs: self.rng.pick(&[0, 0, 10, 100, 2000, 1_000_001]),
+                flags: self.rng.pick(&[0, 0, 1, 2]),
             }),
             _ => self.unknown(),
         };
@@ -1093,6 +1101,6 @@ mod tests {
             }
         }
         // The generator reaches every kind of operation.
-        assert_eq!(kinds.len(), 30, "{kinds:?}");
+        assert_eq!(kinds.len(), 31, "{kinds:?}");
     }
 }

@@ -21,6 +21,9 @@ fn allowed(op: &Op) -> Option<&'static str> {
         Op::Ioctl(Ioctl::GetVringStats { .. }) => {
             Some("RVHOST_GET_VRING_STATS is rvhost's own ioctl")
         }
+        Op::Ioctl(Ioctl::SetVringCoalesce { .. }) => {
+            Some("RVHOST_SET_VRING_COALESCE is rvhost's own ioctl")
+        }
         _ => None,
     }
 }

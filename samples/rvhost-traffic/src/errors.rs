@@ -55,6 +55,16 @@ pub fn run(device: &str) -> Result<()> {
             true,
             stats_padding_refused,
         ),
+        (
+            "the coalescing ioctl refuses bad settings and keeps the old one",
+            true,
+            coalesce_ioctl_errnos,
+        ),
+        (
+            "a coalesced RX interrupt is held until its timer, and not longer",
+            true,
+            coalesce_timer_delivers,
+        ),
     ];
     let mut failed = 0;
     for (name, rvhost_only, case) in cases {
@@ -429,6 +439,103 @@ fn used_write_fault_consistent(device: &str) -> Result<()> {
         used == 2 && state.num == 2,
         "after the fault: used index {used}, GET_VRING_BASE {} (both must be 2: two whole packets)",
         state.num
+    );
+    Ok(())
+}
+
+/// `RVHOST_SET_VRING_COALESCE`: `EINVAL` for a hold past 1 s or an unknown
+/// flag, `ENOBUFS` for a third queue, `EPERM` for a file that is not the
+/// owner; a refused setting leaves the old one.
+fn coalesce_ioctl_errnos(device: &str) -> Result<()> {
+    use nettest::{set_vring_coalesce, vring_coalesce, VringCoalesce};
+    let rig = TxRig::with(device, RX, Setup::new(true, 0, Backend::Tap))?;
+    let good = VringCoalesce {
+        index: RX,
+        max_packets: 64,
+        max_usecs: 50,
+        flags: nettest::RVHOST_COALESCE_F_ADAPTIVE,
+    };
+    set_vring_coalesce(&rig.dev, good)?;
+    let refused = [
+        (
+            VringCoalesce {
+                max_usecs: 1_000_001,
+                ..good
+            },
+            libc::EINVAL,
+        ),
+        (VringCoalesce { flags: 2, ..good }, libc::EINVAL),
+        (VringCoalesce { index: 2, ..good }, libc::ENOBUFS),
+    ];
+    for (bad, errno) in refused {
+        let got = set_vring_coalesce(&rig.dev, bad).map_err(|e| e.raw_os_error());
+        ensure!(
+            got == Err(Some(errno)),
+            "{bad:?}: {got:?}, expected errno {errno}"
+        );
+    }
+    let other = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(device)?;
+    let got = set_vring_coalesce(&other, good).map_err(|e| e.raw_os_error());
+    ensure!(got == Err(Some(libc::EPERM)), "not the owner: {got:?}");
+    let kept = vring_coalesce(&rig.dev, RX)?;
+    ensure!(
+        kept == good,
+        "after the refusals: {kept:?}, expected {good:?}"
+    );
+    let tx = vring_coalesce(&rig.dev, TX)?;
+    ensure!(
+        (tx.max_packets, tx.max_usecs, tx.flags) == (0, 0, 0),
+        "TX changed: {tx:?}"
+    );
+    Ok(())
+}
+
+/// One frame received into a ring with buffers to spare, the guest asking
+/// for an interrupt: with a 30 ms hold the interrupt comes no sooner than
+/// 30 ms and well before 300 ms (a lost timer would never signal it); with
+/// the hold turned off again the next one comes at once.
+fn coalesce_timer_delivers(device: &str) -> Result<()> {
+    const HOLD_US: u32 = 30_000;
+    let rig = TxRig::with(device, RX, Setup::new(true, 0, Backend::Tap))?;
+    let coalesce = |max_usecs| nettest::VringCoalesce {
+        index: RX,
+        max_packets: 64,
+        max_usecs,
+        flags: 0,
+    };
+    nettest::set_vring_coalesce(&rig.dev, coalesce(HOLD_US))?;
+    let mut ring = RxRing::new(&rig.mem, L0, &rig.kick, true, 2048);
+    ring.post_all()?;
+    let _ = rig.call.read();
+    let wait = |what: &str| -> Result<Duration> {
+        let start = Instant::now();
+        while rig.call.read().is_err() {
+            ensure!(
+                start.elapsed() < Duration::from_millis(300),
+                "{what}: no interrupt within 300 ms"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok(start.elapsed())
+    };
+    ring.queue.interrupt_on_next();
+    inject(&rig.sniffer, &frame(0, 100))?;
+    let held = wait("held")?;
+    ring.next_packet(false)?;
+    ensure!(
+        held >= Duration::from_micros(HOLD_US.into()),
+        "the held interrupt came after {held:?}, before its {HOLD_US} µs"
+    );
+    nettest::set_vring_coalesce(&rig.dev, coalesce(0))?;
+    ring.queue.interrupt_on_next();
+    inject(&rig.sniffer, &frame(1, 100))?;
+    let direct = wait("not held")?;
+    ensure!(
+        direct < Duration::from_micros(HOLD_US.into()),
+        "with coalescing off the interrupt took {direct:?}"
     );
     Ok(())
 }

@@ -264,6 +264,14 @@ impl<'a> DriverQueue<'a> {
         self.avail_idx.wrapping_sub(self.used_idx())
     }
 
+    /// Asks for an interrupt when the device publishes the next used element
+    /// (`EVENT_IDX`: `used_event` at the index the driver expects next).
+    pub fn interrupt_on_next(&self) {
+        if self.event_idx {
+            self.mem.write_u16(self.layout.used_event(), self.used_seen);
+        }
+    }
+
     /// The next used element `(id, len)`, if the device published one.
     pub fn poll_used(&mut self) -> Option<(u16, u32)> {
         if self.used_idx() == self.used_seen {

@@ -156,6 +156,14 @@ pub struct Args {
     /// after it runs empty (VHOST_SET_VRING_BUSYLOOP_TIMEOUT, QEMU's poll-us).
     #[arg(long, default_value_t = 0, value_name = "MICROSECONDS")]
     busyloop_us: u32,
+    /// With --rr: the guest sleeps until the RX interrupt (call eventfd)
+    /// instead of polling its used ring.
+    #[arg(long)]
+    rr_interrupts: bool,
+    /// With --rr: rvhost's interrupt coalescing of both queues
+    /// (RVHOST_SET_VRING_COALESCE), PACKETS:USECS[:adaptive].
+    #[arg(long, value_name = "PACKETS:USECS[:adaptive]", value_parser = nettest::parse_coalesce)]
+    coalesce: Option<(u32, u32, u32)>,
     /// After a TX run, keep the device open this many seconds (so that
     /// another process can read its counters), saying so on stdout.
     #[arg(long, value_name = "SECONDS")]
@@ -218,22 +226,27 @@ fn main() -> Result<()> {
         return errors::run(&args.device);
     }
     if let Some(transactions) = args.rr {
-        let l = rr::run(
-            &args.device,
-            transactions,
-            args.rr_depth,
-            args.warmup,
-            args.busyloop_us,
-        )?;
+        let options = rr::Options {
+            depth: args.rr_depth,
+            warmup: args.warmup,
+            busyloop_us: args.busyloop_us,
+            interrupts: args.rr_interrupts,
+            coalesce: args.coalesce,
+        };
+        let l = rr::run(&args.device, transactions, &options)?;
+        let coalesce = args.coalesce.map_or("off".to_string(), |(p, u, f)| {
+            format!("{p}:{u}{}", if f != 0 { ":adaptive" } else { "" })
+        });
         println!(
-            "{}: {} request/response round trips, {} in flight, busy poll {} µs: {:.0}/s, p50 {:.1} µs, p99 {:.1} µs, worker {:.0} ns and {:.2} sleeps each",
-            args.device, l.transactions, args.rr_depth, args.busyloop_us, l.per_second, l.p50_us,
+            "{}: {} request/response round trips, {} in flight, busy poll {} µs, {}, coalescing {coalesce}: {:.0}/s, p50 {:.1} µs, p99 {:.1} µs, worker {:.0} ns and {:.2} sleeps each",
+            args.device, l.transactions, args.rr_depth, args.busyloop_us,
+            if args.rr_interrupts { "interrupts" } else { "polling" }, l.per_second, l.p50_us,
             l.p99_us, l.worker_ns_per_transaction, l.worker_sleeps_per_transaction
         );
         if args.json {
             println!(
-                "RVHOST-RR {{\"device\":\"{}\",\"depth\":{},\"busyloop_us\":{},\"transactions\":{},\"per_second\":{:.1},\"p50_us\":{:.2},\"p99_us\":{:.2},\"worker_ns_per_transaction\":{:.1},\"worker_sleeps_per_transaction\":{:.3}}}",
-                args.device, args.rr_depth, args.busyloop_us, l.transactions, l.per_second,
+                "RVHOST-RR {{\"device\":\"{}\",\"depth\":{},\"busyloop_us\":{},\"interrupts\":{},\"coalesce\":\"{coalesce}\",\"transactions\":{},\"per_second\":{:.1},\"p50_us\":{:.2},\"p99_us\":{:.2},\"worker_ns_per_transaction\":{:.1},\"worker_sleeps_per_transaction\":{:.3}}}",
+                args.device, args.rr_depth, args.busyloop_us, args.rr_interrupts, l.transactions, l.per_second,
                 l.p50_us, l.p99_us, l.worker_ns_per_transaction, l.worker_sleeps_per_transaction
             );
         }

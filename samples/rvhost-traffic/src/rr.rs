@@ -3,13 +3,17 @@
 //! back (RX); the round trip is timed from publishing the request to seeing
 //! the answer in the used ring. With `depth` > 1, that many requests are in
 //! flight. The guest polls its rings (no interrupts), as a busy-polling
-//! guest driver would: what is measured is the device's two paths.
+//! guest driver would: what is measured is the device's two paths. With
+//! `interrupts`, the guest instead asks for an interrupt on its next answer
+//! and sleeps on the RX call eventfd until it comes, as an interrupt-driven
+//! driver does; that is where interrupt coalescing shows its cost.
 
 use crate::rig::{set_busyloop_timeout, Duplex, Setup, RX, TX};
 use crate::rx::{inject, RxRing};
 use crate::tx::TxDriver;
 use crate::{cpu, Backend, NET_HDR_LEN};
 use anyhow::{ensure, Result};
+use nettest::VringCoalesce;
 use nettest::ETHERTYPE;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,20 +45,47 @@ pub struct Latency {
     pub worker_sleeps_per_transaction: f64,
 }
 
-/// `transactions` round trips, `depth` in flight, after `warmup` untimed ones.
-pub fn run(
-    device: &str,
-    transactions: u32,
-    depth: u32,
-    warmup: u32,
-    busyloop_us: u32,
-) -> Result<Latency> {
+/// How a latency run drives the device.
+pub struct Options {
+    /// Requests in flight at once.
+    pub depth: u32,
+    /// Untimed round trips first.
+    pub warmup: u32,
+    /// `VHOST_SET_VRING_BUSYLOOP_TIMEOUT` of both queues.
+    pub busyloop_us: u32,
+    /// Wait for the RX interrupt instead of polling the used ring.
+    pub interrupts: bool,
+    /// rvhost's interrupt coalescing of both queues, `(packets, usecs, flags)`.
+    pub coalesce: Option<(u32, u32, u32)>,
+}
+
+/// `transactions` round trips as `options` say.
+pub fn run(device: &str, transactions: u32, options: &Options) -> Result<Latency> {
+    let Options {
+        depth,
+        warmup,
+        busyloop_us,
+        interrupts,
+        coalesce,
+    } = *options;
     ensure!((1..=128).contains(&depth), "depth 1..=128");
     let setup = Setup::new(true, 0, Backend::Tap);
     let rig = Duplex::new(device, setup)?;
     if busyloop_us != 0 {
         for queue in [RX, TX] {
             set_busyloop_timeout(&rig.dev, queue, busyloop_us)?;
+        }
+    }
+    if let Some((max_packets, max_usecs, flags)) = coalesce {
+        for index in [RX, TX] {
+            let c = VringCoalesce {
+                index,
+                max_packets,
+                max_usecs,
+                flags,
+            };
+            nettest::set_vring_coalesce(&rig.dev, c)
+                .map_err(|e| anyhow::anyhow!("RVHOST_SET_VRING_COALESCE on {device}: {e}"))?;
         }
     }
     let worker = cpu::worker_tid()?;
@@ -97,8 +128,25 @@ pub fn run(
                     tx.send(&[0u8; NET_HDR_LEN], &message(REQUEST, sent))?;
                     sent += 1;
                 }
-                let Some((id, len)) = rx.queue.poll_used() else {
-                    std::hint::spin_loop();
+                let used = match rx.queue.poll_used() {
+                    Some(used) => Some(used),
+                    None if interrupts => {
+                        rx.queue.interrupt_on_next();
+                        std::sync::atomic::fence(Ordering::SeqCst);
+                        // An answer published before used_event was written
+                        // raised no interrupt: look once more before sleeping.
+                        let used = rx.queue.poll_used();
+                        if used.is_none() {
+                            wait_for_interrupt(&rig.rx_fds.call)?;
+                        }
+                        used
+                    }
+                    None => {
+                        std::hint::spin_loop();
+                        None
+                    }
+                };
+                let Some((id, len)) = used else {
                     continue;
                 };
                 let bytes = rx.read_buf(id, len);
@@ -138,4 +186,20 @@ pub fn run(
         outcome
     })?;
     Ok(result)
+}
+
+/// Sleeps until the call eventfd is signalled (at most 100 ms, after which
+/// the caller looks at the ring again) and consumes the signal.
+fn wait_for_interrupt(call: &vmm_sys_util::eventfd::EventFd) -> Result<()> {
+    let mut fd = libc::pollfd {
+        fd: call.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polls one pollfd of ours.
+    let ret = unsafe { libc::poll(&mut fd, 1, 100) };
+    ensure!(ret >= 0, "poll: {}", std::io::Error::last_os_error());
+    // Non-blocking: EAGAIN when nothing came.
+    let _ = call.read();
+    Ok(())
 }

@@ -61,6 +61,11 @@ pub struct RunArgs {
     /// virtio-rx: the guest negotiates VIRTIO_NET_F_MRG_RXBUF.
     #[arg(long)]
     pub mrg_rxbuf: bool,
+    /// --net rvhost: rvhost's interrupt coalescing of both queues
+    /// (RVHOST_SET_VRING_COALESCE, virtio-net's NOTF_COAL semantics):
+    /// PACKETS:USECS[:adaptive].
+    #[arg(long, value_name = "PACKETS:USECS[:adaptive]", value_parser = nettest::parse_coalesce)]
+    pub coalesce: Option<(u32, u32, u32)>,
     /// The guest polls used rings with interrupts off instead of
     /// sleeping until the device interrupts it.
     #[arg(long)]

@@ -42,6 +42,9 @@ impl Devices {
                 sniffer: None,
             });
         }
+        if args.coalesce.is_some() && args.net != Some(NetBackend::Rvhost) {
+            anyhow::bail!("--coalesce is rvhost's own ioctl: it needs --net rvhost");
+        }
         let (tap, sniffer) = tap_in_own_netns()?;
         let (nic, received) = match args.net {
             Some(backend) => virtio_nic(args, vm, backend, tap)?,
@@ -82,7 +85,12 @@ fn virtio_nic(
     backend: NetBackend,
     tap: OwnedFd,
 ) -> Result<(Nic, Option<Received>)> {
-    let device = NetDevice::new(&vm.fd, data_path(backend, vm), vm.ram_map, tap)?;
+    let device = NetDevice::new(
+        &vm.fd,
+        data_path(backend, vm, args.coalesce),
+        vm.ram_map,
+        tap,
+    )?;
     let received = (args.workload == Workload::VirtioRx).then(|| {
         let (ram, rx_used) = (vm.ram.clone(), device.rx_used());
         Box::new(move || match rx_used.load(Ordering::Acquire) {
@@ -117,10 +125,10 @@ fn e1000_nic(args: &RunArgs, vm: &Vm, tap: OwnedFd) -> Result<(Nic, Option<Recei
 }
 
 /// The virtio-net data path `backend` names, over the VM's RAM.
-fn data_path(backend: NetBackend, vm: &Vm) -> DataPath {
+fn data_path(backend: NetBackend, vm: &Vm, coalesce: Option<(u32, u32, u32)>) -> DataPath {
     match backend {
-        NetBackend::Rvhost => DataPath::Vhost("/dev/rvhost-net".into(), vm.ram.clone()),
-        NetBackend::Vhost => DataPath::Vhost("/dev/vhost-net".into(), vm.ram.clone()),
+        NetBackend::Rvhost => DataPath::Vhost("/dev/rvhost-net".into(), vm.ram.clone(), coalesce),
+        NetBackend::Vhost => DataPath::Vhost("/dev/vhost-net".into(), vm.ram.clone(), None),
         NetBackend::User => DataPath::User(vm.ram.clone()),
     }
 }

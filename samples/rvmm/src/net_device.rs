@@ -28,7 +28,8 @@ pub const IRQ_GSI: u32 = 5;
 /// Who moves the packets.
 pub enum DataPath {
     /// A vhost-net device (its path) over this guest RAM.
-    Vhost(String, GuestRam),
+    /// With rvhost's interrupt coalescing `(packets, usecs, flags)`.
+    Vhost(String, GuestRam, Option<(u32, u32, u32)>),
     /// rvmm's own I/O thread.
     User(GuestRam),
 }
@@ -152,7 +153,7 @@ impl MmioBus for NetDevice {
                 }
                 let backend = self.backend.as_raw_fd();
                 match &self.data_path {
-                    DataPath::Vhost(path, guest) => {
+                    DataPath::Vhost(path, guest, coalesce) => {
                         let dev = vhost_net::start(
                             path,
                             guest,
@@ -160,6 +161,7 @@ impl MmioBus for NetDevice {
                             &self.transport,
                             &self.notifiers,
                             backend,
+                            *coalesce,
                         )?;
                         self.vhost = Some(dev);
                     }

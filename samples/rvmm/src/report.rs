@@ -81,6 +81,10 @@ fn json(args: &RunArgs, outcome: &Outcome) -> Value {
         if case.device == "virtio-net" {
             out["indirect"] = args.indirect.into();
             out["mrg_rxbuf"] = args.mrg_rxbuf.into();
+            if let Some((packets, usecs, flags)) = args.coalesce {
+                let adaptive = if flags != 0 { ":adaptive" } else { "" };
+                out["coalesce"] = format!("{packets}:{usecs}{adaptive}").into();
+            }
         }
     }
     if let Some(stats) = &outcome.device_stats {

@@ -77,6 +77,7 @@ pub fn start(
     transport: &VirtioMmio,
     notifiers: &Notifiers,
     backend: RawFd,
+    coalesce: Option<(u32, u32, u32)>,
 ) -> Result<KernNet> {
     check_rings(ram, transport)?;
     let fd = OpenOptions::new()
@@ -125,6 +126,15 @@ pub fn start(
             .context("VHOST_SET_VRING_CALL")?;
         dev.set_vring_err(index, &notifiers.err)
             .context("VHOST_SET_VRING_ERR")?;
+        if let Some((max_packets, max_usecs, flags)) = coalesce {
+            let c = nettest::VringCoalesce {
+                index: index as u32,
+                max_packets,
+                max_usecs,
+                flags,
+            };
+            nettest::set_vring_coalesce(&dev.fd, c).context("RVHOST_SET_VRING_COALESCE")?;
+        }
         // VhostNet::set_backend exists only on the crate's own `Net`.
         set_file(&dev.fd, VHOST_NET_SET_BACKEND(), index as u32, backend)?;
     }
