@@ -312,7 +312,7 @@ impl Control {
         let vq = self.vq(req.index)?;
         let params = CoalesceParams::new(req.max_packets, req.max_usecs, req.flags)
             .map_err(|_: CoalesceError| EINVAL)?;
-        if vq.coalesce.set(params) {
+        if vq.coalesce.set(params, datapath::now_ns()) {
             vq.signal_call();
         }
         Ok(())
@@ -339,7 +339,7 @@ impl Control {
             .as_deref()
             .is_some_and(|current| core::ptr::eq(current, waker));
         if let (true, Some(vq)) = (current, self.vqs.get_mut(queue)) {
-            if vq.coalesce.timer_expired() {
+            if vq.coalesce.timer_expired(datapath::now_ns()) {
                 vq.signal_call();
             }
         }
@@ -557,7 +557,7 @@ impl Control {
         vq.last_used_idx = used_idx;
         vq.calls.reset();
         // What the old backend's rounds held back is not forgotten.
-        if vq.coalesce.reset() {
+        if vq.coalesce.reset(datapath::now_ns()) {
             vq.signal_call();
         }
         if let (Some(poll), RX) = (vq.backend_poll.as_mut(), queue) {

@@ -30,9 +30,10 @@ struct rvhost_vring_stats {
  * until max_packets packets wait for it (0: no packet bound) or max_usecs
  * have passed since it was first held, and never while the guest's avail
  * ring is empty. max_usecs 0 (the default) or max_packets 1 turns it off.
- * With RVHOST_COALESCE_F_ADAPTIVE a signal is held only while the device
- * goes on with the queue at once (its round ran out of budget): low load is
- * not delayed, only saturation is coalesced.
+ * With RVHOST_COALESCE_F_ADAPTIVE max_usecs is a rate limit instead: a
+ * signal goes out at once when none went out in the last max_usecs (a quiet
+ * queue is not delayed), else it is held until max_usecs after the last one
+ * (or max_packets packets).
  * max_usecs at most 1000000 and unknown flags: EINVAL. Owner only (EPERM);
  * index beyond the queues: ENOBUFS.
  */

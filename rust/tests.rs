@@ -7,7 +7,7 @@
 
 use crate::ktest::TestResult;
 use crate::logic::{
-    coalesce::{CoalesceParams, Coalescer, Decision, MAX_USECS},
+    coalesce::{CoalesceParams, Coalescer, Decision, F_ADAPTIVE, MAX_USECS},
     errno::Errno,
     features::{self, Features},
     ioctl::{stage_of, Stage, VhostIoctl},
@@ -527,32 +527,43 @@ fn coalescing_holds_within_its_bounds() -> TestResult {
     let mut c = Coalescer::default();
     let params = CoalesceParams::new(16, 50, 0);
     check!(params.is_ok());
-    check!(!c.set(params.unwrap_or(CoalesceParams::OFF)));
+    check!(!c.set(params.unwrap_or(CoalesceParams::OFF), 0));
     check_eq!(
-        c.after_round(true, 10, false, true),
+        c.after_round(true, 10, false, 0),
         Decision::Hold {
             arm_ns: Some(50_000)
         }
     );
     // Owed although the guest's index does not ask again.
     check_eq!(
-        c.after_round(false, 5, false, true),
+        c.after_round(false, 5, false, 0),
         Decision::Hold { arm_ns: None }
     );
-    check_eq!(c.after_round(false, 1, false, true), Decision::Signal);
-    check!(!c.timer_expired());
+    check_eq!(c.after_round(false, 1, false, 0), Decision::Signal);
+    check!(!c.timer_expired(0));
     check_eq!(
-        c.after_round(true, 1, false, true),
+        c.after_round(true, 1, false, 0),
         Decision::Hold {
             arm_ns: Some(50_000)
         }
     );
-    check!(c.timer_expired());
+    check!(c.timer_expired(0));
     // Never held while the guest has no buffers left.
-    check_eq!(c.after_round(true, 1, true, true), Decision::Signal);
+    check_eq!(c.after_round(true, 1, true, 0), Decision::Signal);
     check!(CoalesceParams::new(0, MAX_USECS + 1, 0).is_err());
-    check!(!c.set(CoalesceParams::OFF));
-    check_eq!(c.after_round(true, 1, false, true), Decision::Signal);
+    check!(!c.set(CoalesceParams::OFF, 0));
+    check_eq!(c.after_round(true, 1, false, 0), Decision::Signal);
+    // Adaptive: at once after a quiet 50 µs, held within 50 µs of the last.
+    let adaptive = CoalesceParams::new(16, 50, F_ADAPTIVE);
+    check!(!c.set(adaptive.unwrap_or(CoalesceParams::OFF), 0));
+    check_eq!(c.after_round(true, 1, false, 100_000), Decision::Signal);
+    check_eq!(
+        c.after_round(true, 1, false, 130_000),
+        Decision::Hold {
+            arm_ns: Some(20_000)
+        }
+    );
+    check!(c.timer_expired(150_000));
     Ok(())
 }
 

@@ -118,6 +118,11 @@ impl Scratch {
     }
 }
 
+/// The monotonic clock in nanoseconds (rate limits, interrupt coalescing).
+pub(super) fn now_ns() -> u64 {
+    u64::try_from(Ktime::ktime_get().to_ns()).unwrap_or(0)
+}
+
 /// Rate-limited reports of malformed rings, one limit per device (upstream's
 /// `vq_err`, which is a debug message there).
 pub(super) struct Diagnostics {
@@ -133,7 +138,7 @@ impl Diagnostics {
     }
 
     fn report(&mut self, queue: usize, fault: RingFault) {
-        let now = u64::try_from(Ktime::ktime_get().to_ns()).unwrap_or(0);
+        let now = now_ns();
         let Some(suppressed) = self.limit.allow(now) else {
             return;
         };
@@ -361,12 +366,11 @@ impl<'a> Round<'a> {
                     )
                 })
                 .map(|asked| {
-                    let more_work = matches!(result, Ok(RoundEnd::Requeue));
                     vq.coalesce.after_round(
                         asked.signal,
                         work.packets(),
                         asked.avail_empty,
-                        more_work,
+                        now_ns(),
                     )
                 });
             match decision {

@@ -14,10 +14,12 @@
 //! rounds that the guest's index would not signal for still count towards
 //! it, and it is sent even if the guest's `used_event` has not moved.
 //!
-//! Adaptive coalescing (rvhost's own flag) holds a signal only while the
-//! device has more work on the queue right away (the round ended with its
-//! budget spent): at low load every signal goes out at the end of its
-//! round, as without coalescing, so only saturation is coalesced.
+//! Adaptive coalescing (rvhost's own flag) is a rate limit instead, as an
+//! e1000's interrupt throttling: a signal goes out at once when none went
+//! out in the last `max_usecs`, so a quiet queue's next interrupt is never
+//! delayed; within `max_usecs` of the last one it is held until
+//! `max_packets` packets wait or `max_usecs` have passed since the last one.
+//! At most one interrupt per `max_usecs` unless packets pile up.
 
 /// Longest hold a VMM may ask for: 1 s (`EINVAL` beyond).
 pub const MAX_USECS: u32 = 1_000_000;
@@ -119,6 +121,8 @@ pub struct Coalescer {
     held_packets: u32,
     /// The timer was started and has not been reported expired.
     timer_running: bool,
+    /// When the last signal went out (ns, the caller's clock), if any.
+    last_signal_ns: Option<u64>,
 }
 
 impl Coalescer {
@@ -127,24 +131,23 @@ impl Coalescer {
         self.params
     }
 
-    /// New parameters; returns whether a held signal must go out now (so
-    /// that turning coalescing off or down never strands the guest). A
-    /// running timer is left to expire, which finds nothing owed.
-    pub fn set(&mut self, params: CoalesceParams) -> bool {
+    /// New parameters at `now_ns`; returns whether a held signal must go
+    /// out now (so that turning coalescing off or down never strands the
+    /// guest). A running timer is left to expire, which finds nothing owed.
+    pub fn set(&mut self, params: CoalesceParams, now_ns: u64) -> bool {
         self.params = params;
-        self.take_owed()
+        self.take_owed(now_ns)
     }
 
-    /// The end of a round that used `packets` packets: `asked` is what the
-    /// guest's event index or flags say, `avail_empty` whether the guest has
-    /// no buffers left for the device, `more_work` whether the device goes
-    /// on with the queue at once (its round ran out of budget).
+    /// The end of a round at `now_ns` that used `packets` packets: `asked`
+    /// is what the guest's event index or flags say, `avail_empty` whether
+    /// the guest has no buffers left for the device.
     pub fn after_round(
         &mut self,
         asked: bool,
         packets: u32,
         avail_empty: bool,
-        more_work: bool,
+        now_ns: u64,
     ) -> Decision {
         if !self.params.holds() {
             // Nothing is owed (`set` handed it back).
@@ -159,10 +162,17 @@ impl Coalescer {
         // INVARIANT: owed from here on, until it goes out below or later.
         self.owed = true;
         self.held_packets = self.held_packets.saturating_add(packets);
+        let hold_ns = u64::from(self.params.max_usecs) * 1000;
         let enough = self.params.max_packets != 0 && self.held_packets >= self.params.max_packets;
-        let idle = self.params.flags & F_ADAPTIVE != 0 && !more_work;
-        if enough || avail_empty || idle {
-            self.take_owed();
+        // Adaptive: due `hold_ns` after the last signal (at once if that is
+        // past); otherwise `hold_ns` after this first hold.
+        let wait_ns = match (self.params.flags & F_ADAPTIVE != 0, self.last_signal_ns) {
+            (true, Some(last)) => (last.saturating_add(hold_ns)).saturating_sub(now_ns),
+            (true, None) => 0,
+            (false, _) => hold_ns,
+        };
+        if enough || avail_empty || wait_ns == 0 {
+            self.take_owed(now_ns);
             return Decision::Signal;
         }
         if self.timer_running {
@@ -170,27 +180,32 @@ impl Coalescer {
         }
         self.timer_running = true;
         Decision::Hold {
-            arm_ns: Some(u64::from(self.params.max_usecs) * 1000),
+            arm_ns: Some(wait_ns),
         }
     }
 
-    /// The timer expired; returns whether the owed signal goes out now.
-    pub fn timer_expired(&mut self) -> bool {
+    /// The timer expired at `now_ns`; returns whether the owed signal goes
+    /// out now.
+    pub fn timer_expired(&mut self, now_ns: u64) -> bool {
         self.timer_running = false;
-        self.take_owed()
+        self.take_owed(now_ns)
     }
 
-    /// The queue (re)starts: nothing is owed any more, the VMM takes over
-    /// the interrupt state. Returns whether a signal was owed.
-    pub fn reset(&mut self) -> bool {
-        self.take_owed()
+    /// The queue (re)starts at `now_ns`: nothing is owed any more, the VMM
+    /// takes over the interrupt state. Returns whether a signal was owed.
+    pub fn reset(&mut self, now_ns: u64) -> bool {
+        self.take_owed(now_ns)
     }
 
-    fn take_owed(&mut self) -> bool {
+    /// Hands back what is owed; if anything was, it goes out at `now_ns`.
+    fn take_owed(&mut self, now_ns: u64) -> bool {
         let owed = self.owed;
         // INVARIANT: nothing owed, nothing held.
         self.owed = false;
         self.held_packets = 0;
+        if owed {
+            self.last_signal_ns = Some(now_ns);
+        }
         owed
     }
 }
@@ -201,16 +216,16 @@ mod tests {
 
     fn coalescer(max_packets: u32, max_usecs: u32) -> Coalescer {
         let mut c = Coalescer::default();
-        assert!(!c.set(CoalesceParams::new(max_packets, max_usecs, 0).unwrap()));
+        assert!(!c.set(CoalesceParams::new(max_packets, max_usecs, 0).unwrap(), 0));
         c
     }
 
     #[test]
     fn off_signals_exactly_what_the_guest_asks_for() {
         for mut c in [coalescer(0, 0), coalescer(1, 50), coalescer(64, 0)] {
-            assert_eq!(c.after_round(true, 5, false, true), Decision::Signal);
-            assert_eq!(c.after_round(false, 5, false, true), Decision::Quiet);
-            assert_eq!(c.after_round(false, 5, true, true), Decision::Quiet);
+            assert_eq!(c.after_round(true, 5, false, 0), Decision::Signal);
+            assert_eq!(c.after_round(false, 5, false, 0), Decision::Quiet);
+            assert_eq!(c.after_round(false, 5, true, 0), Decision::Quiet);
         }
     }
 
@@ -229,60 +244,70 @@ mod tests {
     }
 
     #[test]
-    fn adaptive_holds_only_while_more_work_follows() {
+    fn adaptive_signals_a_quiet_queue_at_once_and_throttles_a_busy_one() {
         let mut c = Coalescer::default();
-        assert!(!c.set(CoalesceParams::new(64, 50, F_ADAPTIVE).unwrap()));
-        // Low load: the round ends with nothing left, the signal goes out.
-        assert_eq!(c.after_round(true, 1, false, false), Decision::Signal);
-        // Saturation: held while rounds requeue, out when they stop.
+        assert!(!c.set(CoalesceParams::new(64, 50, F_ADAPTIVE).unwrap(), 0));
+        // Nothing went out before: at once.
+        assert_eq!(c.after_round(true, 1, false, 1_000), Decision::Signal);
+        // 200 µs later the queue was quiet for longer than 50 µs: at once.
+        assert_eq!(c.after_round(true, 1, false, 201_000), Decision::Signal);
+        // 10 µs after that: held until 50 µs after the last signal.
         assert_eq!(
-            c.after_round(true, 20, false, true),
+            c.after_round(true, 20, false, 211_000),
             Decision::Hold {
-                arm_ns: Some(50_000)
+                arm_ns: Some(40_000)
             }
         );
         assert_eq!(
-            c.after_round(false, 20, false, true),
+            c.after_round(false, 20, false, 221_000),
             Decision::Hold { arm_ns: None }
         );
-        assert_eq!(c.after_round(false, 3, false, false), Decision::Signal);
-        assert_eq!(c.after_round(false, 3, false, false), Decision::Quiet);
+        assert!(c.timer_expired(251_000));
+        // Packets piling up still go out at max_packets.
+        assert_eq!(
+            c.after_round(true, 40, false, 260_000),
+            Decision::Hold {
+                arm_ns: Some(41_000)
+            }
+        );
+        assert_eq!(c.after_round(false, 30, false, 270_000), Decision::Signal);
+        assert!(!c.timer_expired(301_000));
     }
 
     #[test]
     fn a_held_signal_goes_out_at_max_packets() {
         let mut c = coalescer(64, 50);
         assert_eq!(
-            c.after_round(true, 30, false, true),
+            c.after_round(true, 30, false, 0),
             Decision::Hold {
                 arm_ns: Some(50_000)
             }
         );
         // The guest's index does not ask again; the signal is still owed.
         assert_eq!(
-            c.after_round(false, 30, false, true),
+            c.after_round(false, 30, false, 0),
             Decision::Hold { arm_ns: None }
         );
-        assert_eq!(c.after_round(false, 4, false, true), Decision::Signal);
-        assert_eq!(c.after_round(false, 64, false, true), Decision::Quiet);
+        assert_eq!(c.after_round(false, 4, false, 0), Decision::Signal);
+        assert_eq!(c.after_round(false, 64, false, 0), Decision::Quiet);
         // The timer started by the first hold expires with nothing owed.
-        assert!(!c.timer_expired());
+        assert!(!c.timer_expired(0));
     }
 
     #[test]
     fn a_held_signal_goes_out_when_the_timer_expires() {
         let mut c = coalescer(64, 20);
         assert_eq!(
-            c.after_round(true, 1, false, true),
+            c.after_round(true, 1, false, 0),
             Decision::Hold {
                 arm_ns: Some(20_000)
             }
         );
-        assert!(c.timer_expired());
-        assert!(!c.timer_expired());
+        assert!(c.timer_expired(0));
+        assert!(!c.timer_expired(0));
         // The next hold starts the timer again.
         assert_eq!(
-            c.after_round(true, 1, false, true),
+            c.after_round(true, 1, false, 0),
             Decision::Hold {
                 arm_ns: Some(20_000)
             }
@@ -293,42 +318,42 @@ mod tests {
     fn time_only_coalescing_holds_any_number_of_packets() {
         let mut c = coalescer(0, 20);
         assert_eq!(
-            c.after_round(true, 1000, false, true),
+            c.after_round(true, 1000, false, 0),
             Decision::Hold {
                 arm_ns: Some(20_000)
             }
         );
         assert_eq!(
-            c.after_round(true, u32::MAX, false, true),
+            c.after_round(true, u32::MAX, false, 0),
             Decision::Hold { arm_ns: None }
         );
-        assert!(c.timer_expired());
+        assert!(c.timer_expired(0));
     }
 
     #[test]
     fn an_empty_avail_ring_never_holds() {
         let mut c = coalescer(64, 50);
-        assert_eq!(c.after_round(true, 1, true, true), Decision::Signal);
+        assert_eq!(c.after_round(true, 1, true, 0), Decision::Signal);
         assert_eq!(
-            c.after_round(true, 1, false, true),
+            c.after_round(true, 1, false, 0),
             Decision::Hold {
                 arm_ns: Some(50_000)
             }
         );
-        assert_eq!(c.after_round(false, 1, true, true), Decision::Signal);
+        assert_eq!(c.after_round(false, 1, true, 0), Decision::Signal);
     }
 
     #[test]
     fn turning_it_off_or_resetting_hands_back_what_is_owed() {
         let mut c = coalescer(64, 50);
-        c.after_round(true, 1, false, true);
-        assert!(c.set(CoalesceParams::OFF));
-        assert!(!c.set(CoalesceParams::OFF));
+        c.after_round(true, 1, false, 0);
+        assert!(c.set(CoalesceParams::OFF, 0));
+        assert!(!c.set(CoalesceParams::OFF, 0));
         let mut c = coalescer(64, 50);
-        c.after_round(true, 1, false, true);
-        assert!(c.reset());
-        assert!(!c.reset());
-        assert_eq!(c.after_round(false, 1, false, true), Decision::Quiet);
+        c.after_round(true, 1, false, 0);
+        assert!(c.reset(0));
+        assert!(!c.reset(0));
+        assert_eq!(c.after_round(false, 1, false, 0), Decision::Quiet);
     }
 
     #[test]
@@ -340,13 +365,13 @@ mod tests {
         for round in 0..1000u32 {
             let asked = round % 3 == 0;
             let packets = round % 5;
-            match c.after_round(asked, packets, round % 97 == 0, true) {
+            match c.after_round(asked, packets, round % 97 == 0, 0) {
                 Decision::Signal => since_signal = 0,
                 Decision::Hold { .. } => since_signal += packets,
                 Decision::Quiet => {}
             }
             assert!(since_signal < 8 + 4);
-            if round % 7 == 0 && c.timer_expired() {
+            if round % 7 == 0 && c.timer_expired(0) {
                 since_signal = 0;
             }
         }

@@ -37,13 +37,33 @@ struct BenchRun {
     depth: Option<u64>,
     #[serde(default)]
     busyloop_us: u64,
+    /// The guest slept until the RX interrupt (`--rr-interrupts`).
+    #[serde(default)]
+    interrupts: bool,
+    /// rvhost's interrupt coalescing (`--coalesce`), "off" if none.
+    #[serde(default)]
+    coalesce: Option<String>,
     per_second: Option<f64>,
     p50_us: Option<f64>,
     p99_us: Option<f64>,
     worker_ns_per_transaction: Option<f64>,
 }
 
+/// A latency case: in flight, busy poll µs, interrupt-driven guest, rvhost's
+/// coalescing.
+type LatencyCase = (u64, u64, bool, String);
+
 impl BenchRun {
+    fn latency_case(&self) -> LatencyCase {
+        let coalesce = self.coalesce.clone().unwrap_or_else(|| "off".into());
+        (
+            self.depth.unwrap_or(0),
+            self.busyloop_us,
+            self.interrupts,
+            coalesce,
+        )
+    }
+
     fn device(&self) -> Device {
         if self.device.contains("rvhost") {
             Device::Rvhost
@@ -89,10 +109,10 @@ pub fn report(jsonl: &str) -> Result<(String, Value)> {
         raw.push(value);
     }
     let mut streams: BTreeMap<(String, u64, Device), Vec<&BenchRun>> = BTreeMap::new();
-    let mut latency: BTreeMap<(u64, u64, Device), Vec<&BenchRun>> = BTreeMap::new();
+    let mut latency: BTreeMap<(LatencyCase, Device), Vec<&BenchRun>> = BTreeMap::new();
     for r in &runs {
         if r.kind.as_deref() == Some("rr") {
-            let key = (r.depth.unwrap_or(0), r.busyloop_us, r.device());
+            let key = (r.latency_case(), r.device());
             latency.entry(key).or_default().push(r);
         } else {
             let key = (
@@ -159,23 +179,31 @@ pub fn report(jsonl: &str) -> Result<(String, Value)> {
             }));
         }
     }
-    let cases: BTreeSet<(u64, u64)> = latency.keys().map(|k| (k.0, k.1)).collect();
+    let cases: BTreeSet<LatencyCase> = latency
+        .keys()
+        .filter(|(_, device)| *device == Device::Rvhost)
+        .map(|(case, _)| case.clone())
+        .collect();
     if !cases.is_empty() {
-        md.push_str("\n| in flight | busy poll µs | rvhost round trips/s | vhost round trips/s | rvhost p50 / p99 µs | vhost p50 / p99 µs | p50 rvhost/vhost | rvhost worker ns/trip | vhost worker ns/trip |\n");
-        md.push_str("|---|---|---|---|---|---|---|---|---|\n");
+        md.push_str("\n| in flight | busy poll µs | guest | rvhost coalescing | rvhost round trips/s | vhost round trips/s | rvhost p50 / p99 µs | vhost p50 / p99 µs | p50 rvhost/vhost | rvhost worker ns/trip | vhost worker ns/trip |\n");
+        md.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     }
-    for (depth, busy) in cases {
+    for case in cases {
+        // Upstream has no coalescing: its row is the same case without.
+        let (depth, busy, interrupts, coalesce) = case.clone();
+        let upstream = (depth, busy, interrupts, "off".to_string());
         let (Some(rv), Some(vh)) = (
-            latency.get(&(depth, busy, Device::Rvhost)),
-            latency.get(&(depth, busy, Device::Vhost)),
+            latency.get(&(case, Device::Rvhost)),
+            latency.get(&(upstream, Device::Vhost)),
         ) else {
             continue;
         };
+        let guest = if interrupts { "interrupts" } else { "polls" };
         let p50 = |rs: &[&BenchRun]| med(rs, |r| r.p50_us);
         let p99 = |rs: &[&BenchRun]| med(rs, |r| r.p99_us);
         let _ = writeln!(
             md,
-            "| {depth} | {busy} | {} | {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} | {:.0} | {:.0} |",
+            "| {depth} | {busy} | {guest} | {coalesce} | {} | {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} | {:.0} | {:.0} |",
             spread(stats(rv, |r| r.per_second)),
             spread(stats(vh, |r| r.per_second)),
             p50(rv),
@@ -188,6 +216,7 @@ pub fn report(jsonl: &str) -> Result<(String, Value)> {
         );
         summary.push(json!({
             "latency_depth": depth, "busyloop_us": busy,
+            "interrupts": interrupts, "rvhost_coalesce": coalesce,
             "rvhost_p50_us": p50(rv), "vhost_p50_us": p50(vh),
             "rvhost_p99_us": p99(rv), "vhost_p99_us": p99(vh),
             "rvhost_per_second": med(rv, |r| r.per_second),
@@ -242,13 +271,36 @@ mod tests {
         );
         assert!(
             md.contains(
-                "| 1 | 0 | 10 (10–10) | 20 (20–20) | 100 / 300 | 50 / 200 | 2.00 | 7 | 9 |"
+                "| 1 | 0 | polls | off | 10 (10–10) | 20 (20–20) | 100 / 300 | 50 / 200 | 2.00 | 7 | 9 |"
             ),
             "{md}"
         );
         assert_eq!(json["runs"].as_array().unwrap().len(), 6);
         assert_eq!(json["summary"][0]["cpu_ratio"], json!(20.0 / 30.0));
         assert_eq!(json["summary"][1]["rvhost_p50_us"], json!(100.0));
+    }
+
+    #[test]
+    fn coalesced_rvhost_is_compared_with_upstream_without() {
+        let rr = |device: &str, coalesce: &str, p50: u32| {
+            format!(
+                r#"{{"device":"/dev/{device}","kind":"rr","depth":1,"busyloop_us":0,"interrupts":true,"coalesce":"{coalesce}","per_second":10,"p50_us":{p50},"p99_us":400,"worker_ns_per_transaction":7}}"#
+            )
+        };
+        let lines = [
+            rr("rvhost-net", "off", 100),
+            rr("rvhost-net", "64:50:adaptive", 120),
+            rr("vhost-net", "off", 200),
+        ];
+        let (md, _) = report(&lines.join("\n")).unwrap();
+        assert!(
+            md.contains("| 1 | 0 | interrupts | off | 10 (10–10) | 10 (10–10) | 100 / 400 | 200 / 400 | 0.50 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1 | 0 | interrupts | 64:50:adaptive | 10 (10–10) | 10 (10–10) | 120 / 400 | 200 / 400 | 0.60 |"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -95,6 +95,7 @@ fn is_counter(name: &str) -> bool {
         "kicks",
         "interrupts",
         "interrupts_suppressed",
+        "interrupts_held",
         "packets",
         "bytes",
         "rounds",
