@@ -85,7 +85,7 @@ pub fn build(
 
     let typed: Vec<Run> = runs
         .iter()
-        .map(|r| serde_json::from_value(r.clone()))
+        .map(|r| serde_json::from_value(r.clone()).map(Run::coalesced_as_backend))
         .collect::<Result<_, _>>()
         .context("reading validated runs")?;
     let meta: Map<String, Value> = serde_json::from_value(meta).context("reading meta")?;

@@ -4,6 +4,7 @@
 
 use crate::perf::{Agreement, PerfRow, PERF_EXIT_EVENT, TOLERANCE};
 use crate::plots::PlotOutcome;
+use crate::run::COALESCED_RVHOST;
 use crate::summary::{
     has_steady_state, meets_saturation_target, E1000Table, Group, Stats, Steady, VirtioCase,
 };
@@ -181,14 +182,18 @@ fn saturation_lines(md: &mut String, cases: &[&VirtioCase]) {
     let lines: Vec<String> = cases
         .iter()
         .filter(|c| c.mode == "event-idx")
-        .filter_map(|c| {
-            let s = c.backend("rvhost")?.steady.as_ref()?;
-            Some(format!(
-                "- {}, rvhost: {}; {}.\n",
-                c.label(),
-                target_verdict("exits/pkt", s.exits_per_packet),
-                target_verdict("irqs/pkt", s.interrupts_per_packet)
-            ))
+        .flat_map(|c| {
+            ["rvhost", COALESCED_RVHOST]
+                .into_iter()
+                .filter_map(|backend| {
+                    let s = c.backend(backend)?.steady.as_ref()?;
+                    Some(format!(
+                        "- {}, {backend}: {}; {}.\n",
+                        c.label(),
+                        target_verdict("exits/pkt", s.exits_per_packet),
+                        target_verdict("irqs/pkt", s.interrupts_per_packet)
+                    ))
+                })
         })
         .collect();
     if lines.is_empty() {
@@ -597,6 +602,27 @@ mod tests {
         }
         // The user backend has no window: no steady-state row.
         assert!(!md.contains("| tx | 64 | event-idx | user |"), "{md}");
+    }
+
+    #[test]
+    fn coalesced_rvhost_gets_its_own_row_and_verdict() {
+        let mut runs = steady_runs();
+        let mut coalesced = runs[0].clone();
+        coalesced.coalesce = Some("128:100".into());
+        runs.push(coalesced.coalesced_as_backend());
+        let w = runs[4].steady_state.as_mut().unwrap();
+        w.interrupts_per_packet = 0.004;
+        let md = render(&runs, "{}", &[], None);
+        for row in [
+            "| tx | 64 | event-idx | rvhost+coalesce | 2000 (2000–2000, n=1) |",
+            "- tx 64B event-idx, rvhost: exits/pkt 0.010 ≤ 1/64: met; irqs/pkt 0.005 ≤ 1/64: met.",
+            "- tx 64B event-idx, rvhost+coalesce: exits/pkt 0.010 ≤ 1/64: met; irqs/pkt 0.004 ≤ 1/64: met.",
+        ] {
+            assert!(md.contains(row), "{row:?} not in\n{md}");
+        }
+        // Shown after plain rvhost, before upstream.
+        let at = |b: &str| md.find(&format!("| event-idx | {b} |")).unwrap();
+        assert!(at("rvhost") < at("rvhost+coalesce") && at("rvhost+coalesce") < at("vhost"));
     }
 
     #[test]

@@ -25,7 +25,16 @@ pub struct Run {
     /// --warmup`); runs made without one have none.
     #[serde(default)]
     pub steady_state: Option<SteadyState>,
+    /// rvhost's interrupt coalescing (`rvmm run --coalesce`), if set.
+    #[serde(default)]
+    pub coalesce: Option<String>,
 }
+
+/// The backend row of rvhost runs with interrupt coalescing.
+pub const COALESCED_RVHOST: &str = "rvhost+coalesce";
+
+/// Backends in the order tables show them.
+const SHOWN_BACKENDS: [&str; 4] = ["rvhost", COALESCED_RVHOST, "vhost", "user"];
 
 /// The same counters as a run's, taken between the end of the guest's
 /// warm-up and its last frame, so bring-up is outside them; plus the CPU
@@ -48,6 +57,15 @@ pub struct SteadyState {
 }
 
 impl Run {
+    /// The run with rvhost's coalesced runs as a backend of their own, so
+    /// that they get a row of their own beside plain rvhost's.
+    pub fn coalesced_as_backend(mut self) -> Self {
+        if self.coalesce.is_some() && self.backend == "rvhost" {
+            self.backend = COALESCED_RVHOST.into();
+        }
+        self
+    }
+
     /// A short name for messages and tables, e.g.
     /// `virtio-net/rvhost/event-idx tx 64B #1`.
     pub fn label(&self) -> String {
@@ -76,9 +94,9 @@ pub fn direction_key(direction: &str) -> OrderKey {
     key(&crate::schema::DIRECTIONS, direction)
 }
 
-/// rvhost, vhost, user.
+/// rvhost, rvhost with coalescing, vhost, user.
 pub fn backend_key(backend: &str) -> OrderKey {
-    key(&crate::schema::BACKENDS, backend)
+    key(&SHOWN_BACKENDS, backend)
 }
 
 /// virtio-net modes, then the e1000 matrix's modes, then other variants.

@@ -199,6 +199,19 @@ pub fn check_run(run: &Value, path: &str, out: &mut Vec<Violation>) {
     if let Some(steady) = obj.get("steady_state") {
         check_steady_state(steady, &format!("{path}.steady_state"), out);
     }
+    if let Some(coalesce) = obj.get("coalesce") {
+        if !coalesce.is_string() {
+            out.push(Violation::new(
+                format!("{path}.coalesce"),
+                "must be a string",
+            ));
+        } else if backend != Some("rvhost") {
+            out.push(Violation::new(
+                format!("{path}.coalesce"),
+                "only rvhost coalesces interrupts (RVHOST_SET_VRING_COALESCE)",
+            ));
+        }
+    }
 }
 
 /// Checks a run's `steady_state` at `path` (e.g. `runs[3].steady_state`).
@@ -464,6 +477,18 @@ mod tests {
     #[test]
     fn rejects_missing_fields() {
         reports_each_missing(&RUN_FIELDS, "runs[0]", |f| without(good_run(), f));
+    }
+
+    #[test]
+    fn coalescing_is_a_string_on_rvhost_runs_only() {
+        let mut run = good_run();
+        run["coalesce"] = "128:100".into();
+        assert!(run_violations(&run).is_empty());
+        run["coalesce"] = json!(128);
+        assert_eq!(paths(&run_violations(&run)), vec!["runs[0].coalesce"]);
+        run["coalesce"] = "128:100".into();
+        run["backend"] = "vhost".into();
+        assert_eq!(paths(&run_violations(&run)), vec!["runs[0].coalesce"]);
     }
 
     #[test]

@@ -338,6 +338,7 @@ pub(crate) mod tests {
             perf: [("kvm:kvm_exit".to_string(), 100.0)].into(),
             repetition: rep,
             steady_state: None,
+            coalesce: None,
         }
     }
 
