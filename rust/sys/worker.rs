@@ -120,9 +120,11 @@ impl Waker {
     ) -> bindings::hrtimer_restart {
         let offset = core::mem::offset_of!(Waker, timers)
             + INDEX * core::mem::size_of::<Opaque<bindings::hrtimer>>();
+        let waker = timer.cast::<u8>().wrapping_sub(offset).cast::<Waker>();
         // SAFETY: per the function's contract `timer` lies `offset` bytes
-        // into a live `Waker` (`Opaque` is `repr(transparent)`).
-        let waker = unsafe { &*timer.cast::<u8>().sub(offset).cast::<Waker>() };
+        // into a live `Waker` (`Opaque` is `repr(transparent)`), which
+        // `waker` therefore points to.
+        let waker = unsafe { &*waker };
         waker.wake(timer_bit(INDEX));
         bindings::hrtimer_restart_HRTIMER_NORESTART
     }
