@@ -64,6 +64,7 @@ impl Devices {
                     warmup: args.warmup,
                     size: args.size as usize,
                     depth: args.rr_depth,
+                    answer_timeout: echo_requester::ANSWER_TIMEOUT,
                 };
                 let up = move || received().is_some();
                 let far_side = Requester::start(sniffer.try_clone()?, up, options, abort.clone());

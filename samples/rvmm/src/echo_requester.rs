@@ -3,7 +3,7 @@
 //! and times each round trip with `Instant` (far side → tap → the device's
 //! RX → guest → the device's TX → tap → far side), keeping `depth` requests
 //! in flight. The first `warmup` round trips are not timed. An answer that
-//! does not come within [`ANSWER_TIMEOUT`] ends the run with an error,
+//! does not come in time ([`ANSWER_TIMEOUT`]) ends the run with an error,
 //! through [`RunAbort`], rather than leaving it to the watchdog.
 
 use crate::latency::Latency;
@@ -34,13 +34,15 @@ pub struct Options {
     pub size: usize,
     /// Requests in flight at once.
     pub depth: u32,
+    /// How long to wait for an answer ([`ANSWER_TIMEOUT`]).
+    pub answer_timeout: Duration,
 }
 
 /// Why the far side gave up.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    #[error("request {seq} got no answer within {} s (a frame was lost on the way through the data path)", ANSWER_TIMEOUT.as_secs())]
-    NoAnswer { seq: u32 },
+    #[error("request {seq} got no answer within {waited:?} (a frame was lost on the way through the data path)")]
+    NoAnswer { seq: u32, waited: Duration },
     #[error("answer {got} came when answer {expected} was due (answers come in request order)")]
     OutOfOrder { got: u32, expected: u32 },
     #[error("answer {seq} differs from its request beyond the kind byte")]
@@ -208,9 +210,12 @@ fn request_all(
         let Some((oldest, sent)) = ledger.oldest() else {
             continue;
         };
-        let left = ANSWER_TIMEOUT.saturating_sub(sent.elapsed());
+        let left = options.answer_timeout.saturating_sub(sent.elapsed());
         if left.is_zero() {
-            return Err(RequestError::NoAnswer { seq: oldest });
+            return Err(RequestError::NoAnswer {
+                seq: oldest,
+                waited: options.answer_timeout,
+            });
         }
         let readable = wait_readable(sniffer, left.min(STOP_CHECK))?;
         if stop.load(Ordering::Relaxed) {
@@ -286,6 +291,7 @@ fn recv(sniffer: &OwnedFd, buf: &mut [u8]) -> Result<usize, RequestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::FromRawFd;
 
     fn options(frames: u32, warmup: u32, depth: u32) -> Options {
         Options {
@@ -293,6 +299,7 @@ mod tests {
             warmup,
             size: 64,
             depth,
+            answer_timeout: Duration::from_millis(200),
         }
     }
 
@@ -378,12 +385,93 @@ mod tests {
         assert_eq!(echo::answered(&answer), Some(9));
     }
 
+    /// A connected pair of sequenced-packet sockets (the far side's, the guest's):
+    /// each send is one frame, and a closed end reads as an empty one.
+    fn socket_pair() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: socketpair fills two fds, which we then own.
+        let ret =
+            unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, fds.as_mut_ptr()) };
+        assert_eq!(ret, 0);
+        // SAFETY: both fds are fresh and ours.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    /// A guest on `socket` answering every request but number `lose`'s,
+    /// and changing `garble`'s last byte, until the far side goes away.
+    fn guest(
+        socket: OwnedFd,
+        lose: Option<u32>,
+        garble: Option<u32>,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while wait_readable(&socket, Duration::from_secs(2)).unwrap_or(false) {
+                let Ok(n) = recv(&socket, &mut buf) else {
+                    return;
+                };
+                let frame = &mut buf[..n];
+                let Ok(seq) = echo::answer(frame) else {
+                    return;
+                };
+                if Some(seq) == garble {
+                    frame[n - 1] ^= 1;
+                }
+                if Some(seq) != lose && send(&socket, frame).is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
+    fn far_side(
+        options: Options,
+        lose: Option<u32>,
+        garble: Option<u32>,
+    ) -> Result<Option<Latency>, RequestError> {
+        let (far, near) = socket_pair();
+        let guest = guest(near, lose, garble);
+        let outcome = request_all(&far, || true, options, &AtomicBool::new(false));
+        drop(far);
+        guest.join().unwrap();
+        outcome
+    }
+
     #[test]
-    fn a_lost_answer_names_its_request() {
-        let message = RequestError::NoAnswer { seq: 41 }.to_string();
+    fn times_every_answered_round_trip() {
+        let l = far_side(options(50, 10, 3), None, None).unwrap().unwrap();
+        assert_eq!((l.transactions, l.depth), (40, 3));
+        assert!(0.0 < l.p50_us && l.p50_us <= l.p99_us, "{l:?}");
+        assert!(l.per_second > 0.0);
+    }
+
+    #[test]
+    fn a_lost_answer_fails_the_run_naming_its_request() {
+        let started = Instant::now();
+        let err = far_side(options(20, 0, 1), Some(7), None).unwrap_err();
         assert!(
-            message.starts_with("request 41 got no answer within 5 s"),
-            "{message}"
+            matches!(err, RequestError::NoAnswer { seq: 7, .. }),
+            "{err}"
         );
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert!(
+            err.to_string()
+                .starts_with("request 7 got no answer within 200ms"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_garbled_answer_fails_the_run() {
+        let err = far_side(options(20, 0, 2), None, Some(4)).unwrap_err();
+        assert!(matches!(err, RequestError::Garbled { seq: 4 }), "{err}");
+    }
+
+    #[test]
+    fn a_stopped_far_side_measures_nothing() {
+        let (far, _near) = socket_pair();
+        let stop = AtomicBool::new(true);
+        let outcome = request_all(&far, || false, options(5, 0, 1), &stop).unwrap();
+        assert_eq!(outcome, None);
     }
 }
