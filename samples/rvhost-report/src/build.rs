@@ -95,6 +95,7 @@ pub fn build(
     fs::write(&results, &text).with_context(|| format!("writing {}", results.display()))?;
 
     let virtio = summary::virtio_cases(&typed);
+    let latency = summary::latency_cases(&typed);
     let e1000 = summary::e1000_tables(&typed);
     let perf_rows = perf::check_runs(&typed);
     let plots = plots::draw_all(out, &virtio, &e1000)?;
@@ -102,6 +103,7 @@ pub fn build(
         meta: &meta,
         run_count: typed.len(),
         virtio: &virtio,
+        latency: &latency,
         e1000: &e1000,
         perf: &perf_rows,
         plots: &plots,
