@@ -314,7 +314,7 @@ impl Report<'_> {
             .collect();
         if virtio.is_empty() && e1000.is_empty() {
             md.push_str(
-                "No run carries a steady-state window (`steady_state`, from `rvmm run --warmup`); \
+                "No TX or RX run carries a steady-state window (`steady_state`, from `rvmm run --warmup`); \
                  the whole-run tables below include bring-up.\n\n",
             );
             return;
@@ -327,7 +327,7 @@ impl Report<'_> {
              (min–max over repetitions, n); other cells: medians; ratios: of medians.\n\n",
         );
         if virtio.is_empty() {
-            md.push_str("No virtio-net run carries a steady-state window.\n\n");
+            md.push_str("No virtio-net TX or RX run carries a steady-state window.\n\n");
         } else {
             steady_virtio_table(md, &virtio);
             saturation_lines(md, &virtio);
@@ -411,7 +411,7 @@ impl Report<'_> {
     fn virtio_section(&self, md: &mut String) {
         md.push_str("## virtio-net\n\n");
         if self.virtio.is_empty() {
-            md.push_str("No virtio-net runs.\n\n");
+            md.push_str("No virtio-net TX or RX runs.\n\n");
         }
         for case in self.virtio {
             let _ = writeln!(md, "### {}, {}\n", case.shape.label(), case.mode);
@@ -706,7 +706,7 @@ mod tests {
         let section = section.split("\n## ").next().unwrap();
         assert_eq!(
             section.trim(),
-            "No run carries a steady-state window (`steady_state`, from `rvmm run --warmup`); \
+            "No TX or RX run carries a steady-state window (`steady_state`, from `rvmm run --warmup`); \
              the whole-run tables below include bring-up."
         );
     }
@@ -740,6 +740,23 @@ mod tests {
         assert!(!md.contains("| rr | 64 |"), "{md}");
         // The saturation target is for streams only.
         assert_eq!(md.matches("1/64: ").count(), 2, "{md}");
+    }
+
+    #[test]
+    fn a_report_of_request_response_runs_only() {
+        let runs = [
+            rr_run("rvhost", 4000.0, 3.0, 1),
+            rr_run("user", 5000.0, 3.0, 1),
+        ];
+        let md = render(&runs, "{}", &[], None);
+        for line in [
+            "2 runs: 2 virtio-net (2 request/response), 0 e1000.",
+            "No TX or RX run carries a steady-state window",
+            "| rvhost | 4000 (4000–4000, n=1) | 12000 (12000–12000, n=1) | 250 | 3.000 | 0.005 | — | 0.80× |",
+            "No virtio-net TX or RX runs.",
+        ] {
+            assert!(md.contains(line), "{line:?} not in\n{md}");
+        }
     }
 
     #[test]

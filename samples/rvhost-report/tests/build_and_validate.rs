@@ -183,7 +183,7 @@ fn skips_plots_of_a_device_without_runs() {
     assert!(!out.join("pps-virtio-net.svg").exists());
     let md = fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        md.contains("pps-virtio-net.svg not drawn: no virtio-net runs"),
+        md.contains("pps-virtio-net.svg not drawn: no virtio-net TX or RX runs"),
         "{md}"
     );
 }
