@@ -261,3 +261,34 @@ pub fn run(
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abort_signals_the_vcpu_thread_long_before_the_deadline() {
+        let abort = RunAbort::default();
+        let watchdog = Watchdog::arm(Duration::from_secs(60), abort.clone()).unwrap();
+        let started = Instant::now();
+        let aborter = {
+            let abort = abort.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                abort.abort("the far side lost an answer".into());
+            })
+        };
+        // Stands in for KVM_RUN: a sleep that the watchdog's signal ends
+        // early, with EINTR.
+        // SAFETY: sleep(3) has no preconditions.
+        let left = unsafe { libc::sleep(30) };
+        drop(watchdog);
+        aborter.join().unwrap();
+        assert!(left > 0, "the sleep was not interrupted");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(abort.reason(), Some("the far side lost an answer"));
+        // The first reason stands.
+        abort.abort("another".into());
+        assert_eq!(abort.reason(), Some("the far side lost an answer"));
+    }
+}
