@@ -67,7 +67,7 @@ impl Devices {
                     answer_timeout: echo_requester::ANSWER_TIMEOUT,
                 };
                 let up = move || received().is_some();
-                let far_side = Requester::start(sniffer.try_clone()?, up, options, abort.clone());
+                let far_side = Requester::start(sniffer.try_clone()?, up, options, abort.clone())?;
                 requester = Some(far_side);
             }
             Some(received) => feed_tap(

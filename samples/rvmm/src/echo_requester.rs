@@ -8,7 +8,7 @@
 
 use crate::latency::Latency;
 use crate::vcpu::RunAbort;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use rvmm_abi::echo;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -149,7 +149,7 @@ impl Requester {
         up: impl Fn() -> bool + Send + 'static,
         options: Options,
         abort: RunAbort,
-    ) -> Self {
+    ) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()
@@ -161,8 +161,8 @@ impl Requester {
                 }
                 outcome
             })
-            .expect("spawning the far side's thread");
-        Self { thread, stop }
+            .context("spawning virtio-echo's far side")?;
+        Ok(Self { thread, stop })
     }
 
     /// The timed round trips, once the far side has its last answer; when
