@@ -95,6 +95,7 @@ pub fn build(
     fs::write(&results, &text).with_context(|| format!("writing {}", results.display()))?;
 
     let virtio = summary::virtio_cases(&typed);
+    let latency = summary::latency_cases(&typed);
     let e1000 = summary::e1000_tables(&typed);
     let perf_rows = perf::check_runs(&typed);
     let plots = plots::draw_all(out, &virtio, &e1000)?;
@@ -102,6 +103,7 @@ pub fn build(
         meta: &meta,
         run_count: typed.len(),
         virtio: &virtio,
+        latency: &latency,
         e1000: &e1000,
         perf: &perf_rows,
         plots: &plots,
@@ -253,7 +255,10 @@ mod tests {
             "{md}"
         );
         // No windows in these runs: the steady-state section is a note.
-        assert!(md.contains("No run carries a steady-state window"), "{md}");
+        assert!(
+            md.contains("No TX or RX run carries a steady-state window"),
+            "{md}"
+        );
         assert!(!out.join(plots::CPU_VIRTIO).exists());
         let results = results(&out);
         assert_eq!(results["bench_net"]["runs"].as_array().unwrap().len(), 2);

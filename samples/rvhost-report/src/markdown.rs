@@ -1,12 +1,13 @@
 //! The Markdown report: meta header, the steady-state figures, the
-//! device-level benchmark, whole-run virtio-net and e1000 tables, plots and
-//! the perf cross-check.
+//! request/response latencies, the device-level benchmark, whole-run
+//! virtio-net and e1000 tables, plots and the perf cross-check.
 
 use crate::perf::{Agreement, PerfRow, PERF_EXIT_EVENT, TOLERANCE};
 use crate::plots::PlotOutcome;
 use crate::run::COALESCED_RVHOST;
 use crate::summary::{
-    has_steady_state, meets_saturation_target, E1000Table, Group, Stats, Steady, VirtioCase,
+    has_steady_state, meets_saturation_target, E1000Table, Group, LatencyCase, Stats, Steady,
+    VirtioCase,
 };
 use serde_json::{Map, Value};
 use std::fmt::Write;
@@ -16,6 +17,8 @@ pub struct Report<'a> {
     pub meta: &'a Map<String, Value>,
     pub run_count: usize,
     pub virtio: &'a [VirtioCase],
+    /// virtio-net's request/response cases.
+    pub latency: &'a [LatencyCase],
     pub e1000: &'a [E1000Table],
     pub perf: &'a [PerfRow],
     pub plots: &'a [PlotOutcome],
@@ -24,6 +27,7 @@ pub struct Report<'a> {
 }
 
 pub const STEADY_HEADING: &str = "## Steady state (after the warm-up)";
+pub const LATENCY_HEADING: &str = "## Latency: virtio-net request/response";
 pub const BENCH_HEADING: &str =
     "## Device level: rvhost-traffic against both devices (CPU per packet, latency)";
 
@@ -242,6 +246,7 @@ impl Report<'_> {
         let mut md = String::new();
         self.header(&mut md);
         self.steady_section(&mut md);
+        self.latency_section(&mut md);
         self.bench_section(&mut md);
         self.virtio_section(&mut md);
         self.e1000_section(&mut md);
@@ -259,12 +264,19 @@ impl Report<'_> {
         for key in keys {
             let _ = writeln!(md, "- **{key}**: {}", meta_value(&self.meta[key]));
         }
-        let virtio: usize = self
+        let streams: usize = self
             .virtio
             .iter()
             .flat_map(|c| &c.backends)
             .map(|(_, g)| g.pps.n)
             .sum();
+        let request_response: usize = self
+            .latency
+            .iter()
+            .flat_map(|c| &c.backends)
+            .map(|(_, g)| g.p50_us.n)
+            .sum();
+        let virtio = streams + request_response;
         let e1000: usize = self
             .e1000
             .iter()
@@ -273,8 +285,8 @@ impl Report<'_> {
             .sum();
         let _ = writeln!(
             md,
-            "\n{} runs: {virtio} virtio-net, {e1000} e1000. pps cells: median (min–max over repetitions, n); \
-             other cells: medians over repetitions.\n",
+            "\n{} runs: {virtio} virtio-net ({request_response} request/response), {e1000} e1000. \
+             pps cells: median (min–max over repetitions, n); other cells: medians over repetitions.\n",
             self.run_count
         );
     }
@@ -307,7 +319,7 @@ impl Report<'_> {
             .collect();
         if virtio.is_empty() && e1000.is_empty() {
             md.push_str(
-                "No run carries a steady-state window (`steady_state`, from `rvmm run --warmup`); \
+                "No TX or RX run carries a steady-state window (`steady_state`, from `rvmm run --warmup`); \
                  the whole-run tables below include bring-up.\n\n",
             );
             return;
@@ -320,7 +332,7 @@ impl Report<'_> {
              (min–max over repetitions, n); other cells: medians; ratios: of medians.\n\n",
         );
         if virtio.is_empty() {
-            md.push_str("No virtio-net run carries a steady-state window.\n\n");
+            md.push_str("No virtio-net TX or RX run carries a steady-state window.\n\n");
         } else {
             steady_virtio_table(md, &virtio);
             saturation_lines(md, &virtio);
@@ -331,6 +343,59 @@ impl Report<'_> {
             steady_e1000_table(md, &e1000);
         }
         self.plot_lines(md, &[crate::plots::CPU_VIRTIO]);
+    }
+
+    fn latency_section(&self, md: &mut String) {
+        let _ = writeln!(md, "{LATENCY_HEADING}\n");
+        if self.latency.is_empty() {
+            md.push_str(
+                "No request/response runs (direction `rr`, rvmm's `virtio-echo` workload).\n\n",
+            );
+            return;
+        }
+        md.push_str(
+            "rvmm's far side sends a request into the tap and times the guest's answer with \
+             `Instant`: far side → tap → the device's RX → guest → the device's TX → tap → far \
+             side, the warm-up round trips left out. p50 and p99: median (min–max over \
+             repetitions, n); round trips/s: median; exits and interrupts per round trip: \
+             medians over the steady-state windows; ratios: of the p50 medians (below 1: rvhost \
+             answers sooner).\n\n",
+        );
+        for case in self.latency {
+            let _ = writeln!(md, "### {}\n", case.label());
+            md.push_str(&table_head(&[
+                "backend",
+                "p50 µs",
+                "p99 µs",
+                "round trips/s",
+                "exits/trip",
+                "irqs/trip",
+                "p50 rvhost/vhost",
+                "p50 rvhost/user",
+            ]));
+            let optional = |x: Option<f64>| x.map_or_else(|| "—".to_string(), per_packet);
+            for (backend, g) in &case.backends {
+                let (vs_vhost, vs_user) = if backend == "rvhost" {
+                    (
+                        ratio(case.p50_ratio("rvhost", "vhost")),
+                        ratio(case.p50_ratio("rvhost", "user")),
+                    )
+                } else {
+                    (String::new(), String::new())
+                };
+                md.push_str(&table_row(&[
+                    backend.clone(),
+                    spread(&g.p50_us),
+                    spread(&g.p99_us),
+                    pps(g.per_second.median),
+                    optional(g.exits_per_round_trip),
+                    optional(g.interrupts_per_round_trip),
+                    vs_vhost,
+                    vs_user,
+                ]));
+            }
+            md.push('\n');
+        }
     }
 
     fn bench_section(&self, md: &mut String) {
@@ -351,7 +416,7 @@ impl Report<'_> {
     fn virtio_section(&self, md: &mut String) {
         md.push_str("## virtio-net\n\n");
         if self.virtio.is_empty() {
-            md.push_str("No virtio-net runs.\n\n");
+            md.push_str("No virtio-net TX or RX runs.\n\n");
         }
         for case in self.virtio {
             let _ = writeln!(md, "### {}, {}\n", case.shape.label(), case.mode);
@@ -484,8 +549,8 @@ impl Report<'_> {
 mod tests {
     use super::*;
     use crate::run::Run;
-    use crate::summary::tests::{run, steady_run};
-    use crate::summary::{e1000_tables, virtio_cases};
+    use crate::summary::tests::{rr_run, run, steady_run};
+    use crate::summary::{e1000_tables, latency_cases, virtio_cases};
 
     /// The report of `runs` with the given meta, plots and bench tables.
     fn render(runs: &[Run], meta: &str, plots: &[PlotOutcome], bench_net: Option<&str>) -> String {
@@ -494,6 +559,7 @@ mod tests {
             meta: &meta,
             run_count: runs.len(),
             virtio: &virtio_cases(runs),
+            latency: &latency_cases(runs),
             e1000: &e1000_tables(runs),
             perf: &crate::perf::check_runs(runs),
             plots,
@@ -666,8 +732,67 @@ mod tests {
         let section = section.split("\n## ").next().unwrap();
         assert_eq!(
             section.trim(),
-            "No run carries a steady-state window (`steady_state`, from `rvmm run --warmup`); \
+            "No TX or RX run carries a steady-state window (`steady_state`, from `rvmm run --warmup`); \
              the whole-run tables below include bring-up."
+        );
+    }
+
+    #[test]
+    fn renders_the_latency_table_between_steady_state_and_whole_runs() {
+        let mut runs = steady_runs();
+        runs.extend([
+            rr_run("vhost", 2500.0, 3.3, 1),
+            rr_run("rvhost", 4000.0, 3.0, 1),
+            rr_run("rvhost", 6000.0, 3.4, 2),
+            rr_run("user", 8000.0, 3.5, 1),
+        ]);
+        let md = render(&runs, "{}", &[], None);
+        let steady = md.find(STEADY_HEADING).unwrap();
+        let latency = md.find(LATENCY_HEADING).expect("latency section");
+        let virtio = md.find("\n## virtio-net").unwrap();
+        assert!(steady < latency && latency < virtio, "{md}");
+        for row in [
+            "8 runs: 7 virtio-net (4 request/response), 1 e1000.",
+            "### rr 64B event-idx, 1 in flight\n",
+            "| backend | p50 µs | p99 µs | round trips/s | exits/trip | irqs/trip | p50 rvhost/vhost | p50 rvhost/user |",
+            "| rvhost | 5000 (4000–6000, n=2) | 15000 (12000–18000, n=2) | 208 | 3.200 | 0.005 | 2.00× | 0.62× |",
+            "| vhost | 2500 (2500–2500, n=1) | 7500 (7500–7500, n=1) | 400 | 3.300 | 0.005 |  |  |",
+            "| user | 8000 (8000–8000, n=1) | 24000 (24000–24000, n=1) | 125 | 3.500 | 0.005 |  |  |",
+        ] {
+            assert!(md.contains(row), "{row:?} not in\n{md}");
+        }
+        // The request/response runs are in no streaming table.
+        assert!(!md.contains("### rr 64B, event-idx"), "{md}");
+        assert!(!md.contains("| rr | 64 |"), "{md}");
+        // The saturation target is for streams only.
+        assert_eq!(md.matches("1/64: ").count(), 2, "{md}");
+    }
+
+    #[test]
+    fn a_report_of_request_response_runs_only() {
+        let runs = [
+            rr_run("rvhost", 4000.0, 3.0, 1),
+            rr_run("user", 5000.0, 3.0, 1),
+        ];
+        let md = render(&runs, "{}", &[], None);
+        for line in [
+            "2 runs: 2 virtio-net (2 request/response), 0 e1000.",
+            "No TX or RX run carries a steady-state window",
+            "| rvhost | 4000 (4000–4000, n=1) | 12000 (12000–12000, n=1) | 250 | 3.000 | 0.005 | — | 0.80× |",
+            "No virtio-net TX or RX runs.",
+        ] {
+            assert!(md.contains(line), "{line:?} not in\n{md}");
+        }
+    }
+
+    #[test]
+    fn notes_the_absence_of_request_response_runs() {
+        let md = render(&steady_runs(), "{}", &[], None);
+        let section = md.split(LATENCY_HEADING).nth(1).unwrap();
+        let section = section.split("\n## ").next().unwrap();
+        assert_eq!(
+            section.trim(),
+            "No request/response runs (direction `rr`, rvmm's `virtio-echo` workload)."
         );
     }
 

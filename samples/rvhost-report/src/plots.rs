@@ -322,11 +322,15 @@ pub fn draw_all(
     };
     let [pps, exits] = virtio_charts(cases);
     let has_virtio = !cases.is_empty();
-    emit(PPS_VIRTIO, has_virtio.then_some(pps), "no virtio-net runs")?;
+    emit(
+        PPS_VIRTIO,
+        has_virtio.then_some(pps),
+        "no virtio-net TX or RX runs",
+    )?;
     emit(
         EXITS_VIRTIO,
         has_virtio.then_some(exits),
-        "no virtio-net runs",
+        "no virtio-net TX or RX runs",
     )?;
     emit(
         EXITS_E1000,
@@ -336,7 +340,7 @@ pub fn draw_all(
     emit(
         CPU_VIRTIO,
         cpu_chart(cases),
-        "no virtio-net run has a steady-state window",
+        "no virtio-net TX or RX run has a steady-state window",
     )?;
     Ok(out)
 }

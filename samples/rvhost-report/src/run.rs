@@ -28,6 +28,24 @@ pub struct Run {
     /// rvhost's interrupt coalescing (`rvmm run --coalesce`), if set.
     #[serde(default)]
     pub coalesce: Option<String>,
+    /// The round trips of a request/response run (direction "rr"; rvmm's
+    /// virtio-echo), timed by rvmm's far side.
+    #[serde(default)]
+    pub latency: Option<Latency>,
+}
+
+/// What rvmm's far side measured over the timed round trips: far side →
+/// tap → the device's RX → guest → the device's TX → tap → far side.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Latency {
+    pub transactions: u64,
+    /// Requests in flight at once.
+    pub depth: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub mean_us: f64,
+    /// Round trips a second over the timed ones.
+    pub per_second: f64,
 }
 
 /// The backend row of rvhost runs with interrupt coalescing.
@@ -89,7 +107,7 @@ fn key(list: &[&str], s: &str) -> OrderKey {
     (pos, s.to_string())
 }
 
-/// tx before rx.
+/// tx, rx, then request/response.
 pub fn direction_key(direction: &str) -> OrderKey {
     key(&crate::schema::DIRECTIONS, direction)
 }

@@ -45,12 +45,20 @@ const STEADY_STATE_PER_PACKET: [&str; 6] = [
     "vcpu_cpu_ns_per_packet",
 ];
 
+/// What a request/response run's `latency` carries: counts (integers > 0)
+/// and times and rates (numbers > 0).
+const LATENCY_COUNTS: [&str; 2] = ["transactions", "depth"];
+const LATENCY_FIGURES: [&str; 4] = ["p50_us", "p99_us", "mean_us", "per_second"];
+
 /// Keys `meta` must carry (extra keys are allowed and kept).
 pub const META_KEYS: [&str; 5] = ["kernel", "module_version", "git_commit", "machine", "date"];
 
 pub const DEVICES: [&str; 2] = ["virtio-net", "e1000"];
 pub const BACKENDS: [&str; 3] = ["rvhost", "vhost", "user"];
-pub const DIRECTIONS: [&str; 2] = ["tx", "rx"];
+pub const DIRECTIONS: [&str; 3] = ["tx", "rx", REQUEST_RESPONSE];
+/// The direction of request/response runs (rvmm's virtio-echo workload),
+/// which carry `latency`.
+pub const REQUEST_RESPONSE: &str = "rr";
 pub const VIRTIO_MODES: [&str; 2] = ["event-idx", "no-event-idx"];
 /// The e1000 modes of the run matrix; any other mode starting with
 /// "mitigation" is an allowed variant too.
@@ -165,7 +173,7 @@ pub fn check_run(run: &Value, path: &str, out: &mut Vec<Violation>) {
 
     let device = enum_field(obj, path, "device", &DEVICES, out);
     let backend = enum_field(obj, path, "backend", &BACKENDS, out);
-    enum_field(obj, path, "direction", &DIRECTIONS, out);
+    let direction = enum_field(obj, path, "direction", &DIRECTIONS, out);
     if let (Some("e1000"), Some(b)) = (device, backend) {
         if b != "user" {
             out.push(Violation::new(
@@ -209,6 +217,70 @@ pub fn check_run(run: &Value, path: &str, out: &mut Vec<Violation>) {
             out.push(Violation::new(
                 format!("{path}.coalesce"),
                 "only rvhost coalesces interrupts (RVHOST_SET_VRING_COALESCE)",
+            ));
+        }
+    }
+    check_request_response(obj, path, device, direction, out);
+}
+
+/// A request/response run is virtio-net's and carries `latency`; no other
+/// run does.
+fn check_request_response(
+    obj: &Map<String, Value>,
+    path: &str,
+    device: Option<&str>,
+    direction: Option<&str>,
+    out: &mut Vec<Violation>,
+) {
+    let rr = direction == Some(REQUEST_RESPONSE);
+    if rr && device == Some("e1000") {
+        out.push(Violation::new(
+            format!("{path}.direction"),
+            "request/response (\"rr\") is a virtio-net workload",
+        ));
+    }
+    match (obj.get("latency"), rr) {
+        (Some(latency), true) => check_latency(latency, &format!("{path}.latency"), out),
+        (None, true) => out.push(Violation::new(
+            format!("{path}.latency"),
+            "missing (a request/response run carries its round trips)",
+        )),
+        (Some(_), false) if direction.is_some() => out.push(Violation::new(
+            format!("{path}.latency"),
+            "only request/response (\"rr\") runs carry one",
+        )),
+        _ => {}
+    }
+}
+
+/// Checks a run's `latency` at `path` (e.g. `runs[3].latency`): its counts,
+/// its figures, and the median no later than the 99th percentile.
+pub fn check_latency(latency: &Value, path: &str, out: &mut Vec<Violation>) {
+    let Some(obj) = latency.as_object() else {
+        out.push(Violation::new(path, "must be an object"));
+        return;
+    };
+    require_fields(obj, path, &LATENCY_COUNTS, out);
+    require_fields(obj, path, &LATENCY_FIGURES, out);
+    for field in LATENCY_COUNTS {
+        count_field(obj, path, field, true, out);
+    }
+    let mut figure = |field: &str| {
+        let x = number_field(obj, path, field, out)?;
+        if x <= 0.0 {
+            out.push(Violation::new(format!("{path}.{field}"), "must be > 0"));
+            return None;
+        }
+        Some(x)
+    };
+    let (p50, p99) = (figure("p50_us"), figure("p99_us"));
+    figure("mean_us");
+    figure("per_second");
+    if let (Some(p50), Some(p99)) = (p50, p99) {
+        if p50 > p99 {
+            out.push(Violation::new(
+                format!("{path}.p99_us"),
+                format!("{p99} is below the median {p50}"),
             ));
         }
     }
@@ -624,6 +696,84 @@ mod tests {
         assert_eq!(run_violations(&with_steady_state(steady)), vec![]);
         let v = run_violations(&with_steady_state(json!([1900, 0.38])));
         assert_eq!(paths(&v), vec!["runs[0].steady_state"]);
+    }
+
+    /// A virtio-net request/response run: 500 round trips, 450 of them timed.
+    fn good_rr_run() -> Value {
+        let mut run = good_run();
+        run["direction"] = REQUEST_RESPONSE.into();
+        run["packets"] = 500.into();
+        run["seconds"] = 5.0.into();
+        run["pps"] = 100.0.into();
+        run["latency"] = json!({
+            "transactions": 450, "depth": 1, "p50_us": 6000.5, "p99_us": 21000.0,
+            "mean_us": 7300.0, "per_second": 130.0
+        });
+        run
+    }
+
+    #[test]
+    fn accepts_a_request_response_run() {
+        assert_eq!(run_violations(&good_rr_run()), vec![]);
+        let doc = json!({"meta": good_meta(), "runs": [good_run(), good_rr_run()]});
+        assert_eq!(check_results(&doc), vec![]);
+        let mut run = good_rr_run();
+        run["latency"]["p99_us"] = run["latency"]["p50_us"].clone();
+        assert_eq!(run_violations(&run), vec![]);
+    }
+
+    #[test]
+    fn request_response_is_virtio_net_with_latency_only() {
+        let v = run_violations(&without(good_rr_run(), "latency"));
+        assert_eq!(paths(&v), vec!["runs[0].latency"]);
+        let mut e1000 = good_rr_run();
+        e1000["device"] = "e1000".into();
+        e1000["backend"] = "user".into();
+        e1000["mode"] = "baseline".into();
+        assert_eq!(paths(&run_violations(&e1000)), vec!["runs[0].direction"]);
+        let mut tx = good_run();
+        tx["latency"] = good_rr_run()["latency"].clone();
+        assert_eq!(paths(&run_violations(&tx)), vec!["runs[0].latency"]);
+    }
+
+    #[test]
+    fn rejects_a_latency_missing_a_field() {
+        let fields: Vec<&str> = LATENCY_COUNTS.into_iter().chain(LATENCY_FIGURES).collect();
+        assert_eq!(fields.len(), 6);
+        reports_each_missing(&fields, "runs[0].latency", |f| {
+            let mut run = good_rr_run();
+            run["latency"] = without(run["latency"].clone(), f);
+            run
+        });
+    }
+
+    #[test]
+    fn rejects_bad_latency_values() {
+        let cases = [
+            ("transactions", json!(0), "transactions"),
+            ("transactions", json!(4.5), "transactions"),
+            ("depth", json!(0), "depth"),
+            ("depth", json!("1"), "depth"),
+            ("p50_us", json!(0.0), "p50_us"),
+            ("p50_us", json!(null), "p50_us"),
+            ("mean_us", json!(-1.0), "mean_us"),
+            ("per_second", json!("fast"), "per_second"),
+            // A 99th percentile below the median.
+            ("p99_us", json!(5000.0), "p99_us"),
+        ];
+        for (field, value, path) in cases {
+            let mut run = good_rr_run();
+            run["latency"][field] = value;
+            let v = run_violations(&run);
+            assert_eq!(
+                paths(&v),
+                vec![format!("runs[0].latency.{path}")],
+                "{field}: {v:?}"
+            );
+        }
+        let mut run = good_rr_run();
+        run["latency"] = json!([1, 2]);
+        assert_eq!(paths(&run_violations(&run)), vec!["runs[0].latency"]);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Grouping runs into the report's cases, medians and spreads over
-//! repetitions (whole runs and their steady-state windows), and ratios
-//! between groups.
+//! repetitions (whole runs and their steady-state windows, request/response
+//! latencies), and ratios between groups.
 
-use crate::run::{backend_key, direction_key, mode_key, OrderKey, Run, SteadyState};
+use crate::run::{backend_key, direction_key, mode_key, Latency, OrderKey, Run, SteadyState};
+use crate::schema::REQUEST_RESPONSE;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -251,10 +252,12 @@ fn group_by<K: Ord>(runs: &[Run], key: impl Fn(&Run) -> Option<K>) -> BTreeMap<K
     map
 }
 
-/// The virtio-net cases, ordered by direction, size, mode.
+/// The virtio-net streaming cases (TX, RX), ordered by direction, size,
+/// mode; request/response runs are [`latency_cases`].
 pub fn virtio_cases(runs: &[Run]) -> Vec<VirtioCase> {
     let cases = group_by(runs, |r| {
-        (r.device == "virtio-net").then(|| (Shape::of(r), mode_key(&r.mode)))
+        (r.device == "virtio-net" && r.direction != REQUEST_RESPONSE)
+            .then(|| (Shape::of(r), mode_key(&r.mode)))
     });
     cases
         .into_iter()
@@ -292,6 +295,110 @@ pub fn e1000_tables(runs: &[Run]) -> Vec<E1000Table> {
                 modes,
                 contrast,
                 reasons: reasons.into_iter().collect(),
+            }
+        })
+        .collect()
+}
+
+/// The round trips of one backend's repetitions of a request/response
+/// case, summarised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyGroup {
+    pub p50_us: Stats,
+    pub p99_us: Stats,
+    pub per_second: Stats,
+    /// Medians over the steady-state windows, per round trip, where runs
+    /// carry them.
+    pub exits_per_round_trip: Option<f64>,
+    pub interrupts_per_round_trip: Option<f64>,
+}
+
+impl LatencyGroup {
+    /// `None` when no run carries a latency.
+    pub fn of(runs: &[&Run]) -> Option<Self> {
+        let timed: Vec<&Latency> = runs.iter().filter_map(|r| r.latency.as_ref()).collect();
+        let pick = |f: fn(&Latency) -> f64| timed.iter().map(|l| f(l)).collect::<Vec<_>>();
+        let windows: Vec<&SteadyState> = runs
+            .iter()
+            .filter_map(|r| r.steady_state.as_ref())
+            .collect();
+        let window_median = |f: fn(&SteadyState) -> f64| {
+            let values: Vec<f64> = windows.iter().map(|w| f(w)).collect();
+            Stats::of(&values).map(|s| s.median)
+        };
+        Some(Self {
+            p50_us: Stats::of(&pick(|l| l.p50_us))?,
+            p99_us: Stats::of(&pick(|l| l.p99_us))?,
+            per_second: Stats::of(&pick(|l| l.per_second))?,
+            exits_per_round_trip: window_median(|w| w.exits_per_packet),
+            interrupts_per_round_trip: window_median(|w| w.interrupts_per_packet),
+        })
+    }
+}
+
+/// A virtio-net request/response case: one (size, requests in flight,
+/// mode), a row per backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyCase {
+    pub size: u64,
+    pub depth: u64,
+    pub mode: String,
+    /// In backend order (rvhost, vhost, user).
+    pub backends: Vec<(String, LatencyGroup)>,
+}
+
+impl LatencyCase {
+    pub fn label(&self) -> String {
+        format!(
+            "{} {}B {}, {} in flight",
+            REQUEST_RESPONSE, self.size, self.mode, self.depth
+        )
+    }
+
+    pub fn backend(&self, name: &str) -> Option<&LatencyGroup> {
+        self.backends
+            .iter()
+            .find(|(b, _)| b == name)
+            .map(|(_, g)| g)
+    }
+
+    /// Median p50 of backend `num` over median p50 of backend `den`
+    /// (below 1: `num` answers sooner).
+    pub fn p50_ratio(&self, num: &str, den: &str) -> Option<f64> {
+        ratio(
+            self.backend(num)?.p50_us.median,
+            self.backend(den)?.p50_us.median,
+        )
+    }
+}
+
+/// The virtio-net request/response cases that carry latencies, ordered by
+/// size, requests in flight, mode.
+pub fn latency_cases(runs: &[Run]) -> Vec<LatencyCase> {
+    let cases = group_by(runs, |r| {
+        let depth = r.latency.as_ref()?.depth;
+        (r.device == "virtio-net" && r.direction == REQUEST_RESPONSE)
+            .then(|| (r.size, depth, mode_key(&r.mode)))
+    });
+    cases
+        .into_iter()
+        .map(|((size, depth, mode), runs)| {
+            let mut by_backend: BTreeMap<OrderKey, Vec<&Run>> = BTreeMap::new();
+            for run in runs {
+                by_backend
+                    .entry(backend_key(&run.backend))
+                    .or_default()
+                    .push(run);
+            }
+            let backends = by_backend
+                .into_iter()
+                .filter_map(|((_, name), rs)| LatencyGroup::of(&rs).map(|g| (name, g)))
+                .collect();
+            LatencyCase {
+                size,
+                depth,
+                mode: mode.1,
+                backends,
             }
         })
         .collect()
@@ -339,6 +446,35 @@ pub(crate) mod tests {
             repetition: rep,
             steady_state: None,
             coalesce: None,
+            latency: None,
+        }
+    }
+
+    /// A virtio-net request/response run of `backend` whose timed round
+    /// trips had `p50_us` and three times that at the 99th percentile, with
+    /// a steady-state window at `exits` per round trip.
+    pub(crate) fn rr_run(backend: &str, p50_us: f64, exits: f64, rep: u64) -> Run {
+        let mut window = steady(1e6 / p50_us, 0.0);
+        window.exits_per_packet = exits;
+        Run {
+            latency: Some(Latency {
+                transactions: 900,
+                depth: 1,
+                p50_us,
+                p99_us: 3.0 * p50_us,
+                mean_us: 1.2 * p50_us,
+                per_second: 1e6 / p50_us,
+            }),
+            steady_state: Some(window),
+            ..run(
+                "virtio-net",
+                backend,
+                "event-idx",
+                REQUEST_RESPONSE,
+                64,
+                100.0,
+                rep,
+            )
         }
     }
 
@@ -506,6 +642,64 @@ pub(crate) mod tests {
         assert!(plain.backends[0].1.steady.is_none());
         assert!(!has_steady_state(&plain.backends));
         assert_eq!(plain.steady_cpu_ratio("rvhost", "vhost"), None);
+    }
+
+    #[test]
+    fn request_response_runs_are_latency_cases_only() {
+        let runs = vec![
+            rr_run("user", 8000.0, 3.5, 1),
+            rr_run("rvhost", 4000.0, 3.0, 1),
+            rr_run("rvhost", 6000.0, 3.4, 2),
+            rr_run("rvhost", 5000.0, 3.2, 3),
+            rr_run("vhost", 2500.0, 3.3, 1),
+            run("virtio-net", "rvhost", "event-idx", "tx", 64, 2000.0, 1),
+        ];
+        let streams = virtio_cases(&runs);
+        let labels: Vec<String> = streams.iter().map(VirtioCase::label).collect();
+        assert_eq!(labels, vec!["tx 64B event-idx"]);
+        let cases = latency_cases(&runs);
+        assert_eq!(cases.len(), 1);
+        let rr = &cases[0];
+        assert_eq!(rr.label(), "rr 64B event-idx, 1 in flight");
+        let names: Vec<&str> = rr.backends.iter().map(|(b, _)| b.as_str()).collect();
+        assert_eq!(names, vec!["rvhost", "vhost", "user"]);
+        let rv = rr.backend("rvhost").unwrap();
+        assert_eq!(
+            rv.p50_us,
+            Stats {
+                median: 5000.0,
+                min: 4000.0,
+                max: 6000.0,
+                n: 3
+            }
+        );
+        assert_eq!(rv.p99_us.median, 15000.0);
+        assert_eq!(rv.per_second.max, 250.0);
+        assert_eq!(rv.exits_per_round_trip, Some(3.2));
+        assert_eq!(rr.p50_ratio("rvhost", "vhost"), Some(2.0));
+        assert_eq!(rr.p50_ratio("rvhost", "user"), Some(0.625));
+        assert_eq!(rr.p50_ratio("rvhost", "qemu"), None);
+    }
+
+    #[test]
+    fn request_response_cases_split_by_depth_and_need_latencies() {
+        let mut untimed = rr_run("vhost", 2500.0, 3.3, 1);
+        untimed.latency = None;
+        let mut deeper = rr_run("rvhost", 9000.0, 1.0, 1);
+        deeper.latency.as_mut().unwrap().depth = 8;
+        let cases = latency_cases(&[deeper, rr_run("rvhost", 4000.0, 3.0, 1), untimed]);
+        let labels: Vec<String> = cases.iter().map(LatencyCase::label).collect();
+        assert_eq!(
+            labels,
+            vec![
+                "rr 64B event-idx, 1 in flight",
+                "rr 64B event-idx, 8 in flight"
+            ]
+        );
+        let names: Vec<&str> = cases[0].backends.iter().map(|(b, _)| b.as_str()).collect();
+        assert_eq!(names, vec!["rvhost"]);
+        assert_eq!(cases[0].p50_ratio("rvhost", "vhost"), None);
+        assert_eq!(cases[1].backend("rvhost").unwrap().p50_us.median, 9000.0);
     }
 
     #[test]

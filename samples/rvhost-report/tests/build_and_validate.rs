@@ -1,5 +1,6 @@
 //! Runs the rvhost-report binary on the fixture (virtio-net and e1000 runs,
-//! two repetitions each) and checks what it writes.
+//! two repetitions each, and one request/response run per virtio-net
+//! backend) and checks what it writes.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,10 @@ fn builds_everything_and_the_output_validates() {
         );
         assert!(body.trim_end().ends_with("</svg>"), "{svg}");
         assert!(body.contains("<text"), "{svg} has no text");
+        assert!(
+            !body.contains("rr 64B"),
+            "{svg} plots request/response runs"
+        );
     }
 
     let md = fs::read_to_string(out.join("report.md")).unwrap();
@@ -84,20 +89,27 @@ fn builds_everything_and_the_output_validates() {
         "| mitigation+coalesced+tdt-deferral | ",
         "| virtio-net/rvhost (event-idx) | ",
         "![",
-        "23 ok, 0 DISAGREE, 1 n/a.",
+        "27 runs: 21 virtio-net (3 request/response), 6 e1000.",
+        "## Latency: virtio-net request/response\n",
+        "### rr 64B event-idx, 1 in flight\n",
+        "| rvhost | 6000 (6000–6000, n=1) | 20000 (20000–20000, n=1) | 152 | — | — | 0.92× | 1.20× |",
+        "| user | 5000 (5000–5000, n=1) | 30000 (30000–30000, n=1) | 182 | — | — |  |  |",
+        "| virtio-net/rvhost/event-idx rr 64B #1 | 1750 | 1752 |",
+        "26 ok, 0 DISAGREE, 1 n/a.",
     ] {
         assert!(md.contains(needle), "report lacks {needle:?}:\n{md}");
     }
 
     let results: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(results["runs"].as_array().unwrap().len(), 24);
+    assert_eq!(results["runs"].as_array().unwrap().len(), 27);
+    assert_eq!(results["runs"][26]["latency"]["p99_us"], 30000.0);
     assert_eq!(results["runs"][0]["status"], 0, "extra fields are kept");
     assert_eq!(results["meta"]["perf"], "6.19", "extra meta keys are kept");
 
     let validated = report(&["validate", out.join("results.json").to_str().unwrap()]);
     assert!(validated.status.success(), "{}", text(&validated.stderr));
-    assert!(text(&validated.stdout).contains("results.json: 24 runs valid"));
+    assert!(text(&validated.stdout).contains("results.json: 27 runs valid"));
 }
 
 #[test]
@@ -171,7 +183,7 @@ fn skips_plots_of_a_device_without_runs() {
     assert!(!out.join("pps-virtio-net.svg").exists());
     let md = fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        md.contains("pps-virtio-net.svg not drawn: no virtio-net runs"),
+        md.contains("pps-virtio-net.svg not drawn: no virtio-net TX or RX runs"),
         "{md}"
     );
 }

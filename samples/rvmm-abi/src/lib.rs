@@ -1,7 +1,8 @@
 //! What rvmm and its bare-metal guest (`samples/rvmm-guest`) agree on: the
 //! I/O ports the guest reports through, the config page rvmm fills before
 //! the guest starts, and the workload numbers. `no_std`, so that both the
-//! host VMM and the `x86_64-unknown-none` guest build it.
+//! host VMM and the `x86_64-unknown-none` guest build it. [`echo`] is the
+//! request/response frame format of the `virtio-echo` workload.
 
 #![no_std]
 
@@ -43,7 +44,11 @@ pub mod workload {
     pub const E1000_ORDER: u32 = 8;
     /// Program the e1000 badly, then send one good frame.
     pub const E1000_BAD: u32 = 9;
+    /// Answer every request frame rvmm sends into the tap ([`echo`]).
+    pub const VIRTIO_ECHO: u32 = 10;
 }
+
+pub mod echo;
 
 /// The config page: what the guest runs and how. Booleans are 0 or 1.
 #[repr(C)]

@@ -7,6 +7,7 @@
 #![no_main]
 
 mod e1000;
+mod echo;
 mod frames;
 mod interrupts;
 mod virtio;
@@ -162,6 +163,18 @@ pub extern "C" fn _start() -> ! {
                 completion(&config),
             ),
             "virtio-net RX done, checked",
+            frames,
+        ),
+        workload::VIRTIO_ECHO => finish(
+            echo::echo(
+                base,
+                count,
+                size,
+                event_idx,
+                config.mrg_rxbuf != 0,
+                completion(&config),
+            ),
+            "virtio-net echo done, answered",
             frames,
         ),
         workload::E1000_TX => {

@@ -3,7 +3,8 @@
 //! off) or interrupts the way Linux's virtio-net asks for them: TX only
 //! when the ring is full (at 3/4 of what is in flight, as
 //! `virtqueue_enable_cb_delayed`) and at the end; RX NAPI-style (enable,
-//! sleep until the interrupt, disable, drain everything, repeat).
+//! sleep until the interrupt, disable, drain everything, repeat). The echo
+//! workload (`echo.rs`) builds on the same pieces.
 
 use crate::frames::{frame_matches, put_bytes, write_frame, FrameCount};
 use crate::interrupts;
@@ -26,24 +27,26 @@ pub enum Completion {
     Interrupt,
 }
 
-const RX: u32 = 0;
-const TX: u32 = 1;
-const QUEUE_SIZE: u16 = 256;
+pub(crate) const RX: u32 = 0;
+pub(crate) const TX: u32 = 1;
+pub(crate) const QUEUE_SIZE: u16 = 256;
 /// Where the RX ring and its buffers live.
 const RX_DESC: usize = 0x21_0000;
 const RX_AVAIL: usize = 0x21_1000;
 const RX_USED: usize = 0x21_2000;
-const RX_BUFS: usize = 0x38_0000;
+pub(crate) const RX_BUFS: usize = 0x38_0000;
 /// Where the TX ring and the frame buffers live (guest-physical = virtual).
-const DESC: usize = 0x20_0000;
-const AVAIL: usize = 0x20_1000;
-const USED: usize = 0x20_2000;
-const BUFS: usize = 0x30_0000;
-const BUF_SIZE: usize = 2048;
+pub(crate) const DESC: usize = 0x20_0000;
+pub(crate) const AVAIL: usize = 0x20_1000;
+pub(crate) const USED: usize = 0x20_2000;
+pub(crate) const BUFS: usize = 0x30_0000;
+pub(crate) const BUF_SIZE: usize = 2048;
 /// Per-slot indirect tables (two descriptors: header, frame).
 const INDIRECT_TABLES: usize = 0x20_4000;
 /// `struct virtio_net_hdr_mrg_rxbuf` (VERSION_1): 12 bytes, all zero on TX.
-const NET_HDR_LEN: usize = 12;
+pub(crate) const NET_HDR_LEN: usize = 12;
+/// Where `num_buffers` is in that header (with `VIRTIO_NET_F_MRG_RXBUF`).
+pub(crate) const NUM_BUFFERS_OFFSET: usize = 10;
 
 /// Feature masks, from the bit numbers in rvhost's pure logic (a `no_std`
 /// crate this guest already builds; rust-vmm's bindings need `std`).
@@ -57,8 +60,13 @@ const STATUS_DRIVER: u32 = 2;
 const STATUS_DRIVER_OK: u32 = 4;
 const STATUS_FEATURES_OK: u32 = 8;
 
+/// virtio-mmio registers the driver writes.
+const QUEUE_READY: usize = 0x44;
+const QUEUE_NOTIFY: usize = 0x50;
+const STATUS: usize = 0x70;
+
 /// The device's register window.
-struct Mmio(usize);
+pub(crate) struct Mmio(usize);
 
 impl Mmio {
     fn read(&self, offset: usize) -> u32 {
@@ -70,20 +78,126 @@ impl Mmio {
         // SAFETY: as above.
         unsafe { write_volatile((self.0 + offset) as *mut u32, value) }
     }
+
+    /// Marks the selected queue ready.
+    pub(crate) fn queue_ready(&self) {
+        self.write(QUEUE_READY, 1);
+    }
+
+    /// Sets DRIVER_OK: the device may use the ready queues from now on.
+    pub(crate) fn driver_ok(&self) {
+        self.write(
+            STATUS,
+            STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
+        );
+    }
+
+    /// Kicks `queue`.
+    pub(crate) fn notify(&self, queue: u32) {
+        self.write(QUEUE_NOTIFY, queue);
+    }
 }
 
 /// The driver's side of one split ring: where it is and the next avail index.
-struct DriverRing {
+pub(crate) struct DriverRing {
     queue: u32,
     avail: usize,
     used: usize,
-    avail_idx: u16,
+    pub(crate) avail_idx: u16,
     event_idx: bool,
 }
 
 impl DriverRing {
-    fn used_idx(&self) -> u16 {
+    /// The TX ring at its fixed place, nothing published yet.
+    pub(crate) fn tx(event_idx: bool) -> Self {
+        Self {
+            queue: TX,
+            avail: AVAIL,
+            used: USED,
+            avail_idx: 0,
+            event_idx,
+        }
+    }
+
+    pub(crate) fn used_idx(&self) -> u16 {
         get_u16(self.used + 2)
+    }
+
+    /// Used entry `pos` (a free-running index): the head it returns and the
+    /// bytes the device wrote. The caller has seen the used index pass
+    /// `pos` and fenced (Acquire) since.
+    fn used_entry(&self, pos: u16) -> (u16, usize) {
+        let elem = self.used + 4 + 8 * usize::from(pos % QUEUE_SIZE);
+        (get_u16(elem), usize::from(get_u16(elem + 4)))
+    }
+
+    /// Asks for no interrupts until the driver asks again: with EVENT_IDX a
+    /// `used_event` the used index will not pass before it wraps, without
+    /// it (only when the driver sleeps on interrupts at all) the flag.
+    pub(crate) fn quiet_until_asked(&self, completion: Completion) {
+        if self.event_idx {
+            put_u16(
+                self.avail + 4 + 2 * usize::from(QUEUE_SIZE),
+                self.used_idx().wrapping_sub(1),
+            );
+        } else if completion == Completion::Interrupt {
+            put_u16(self.avail, VRING_AVAIL_F_NO_INTERRUPT);
+        }
+    }
+
+    /// Returns once the used index is past `seen`: NAPI-style with
+    /// interrupts (ask for one, sleep until it comes, ask for none again),
+    /// else spinning.
+    pub(crate) fn wait_used_past(&self, seen: u16, completion: Completion) {
+        if self.used_idx() != seen {
+            return;
+        }
+        if completion == Completion::Interrupt {
+            self.enable_interrupt(seen);
+            interrupts::wait_until(|| self.used_idx() != seen);
+            self.disable_interrupt();
+        } else {
+            while self.used_idx() == seen {
+                core::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Whether a ring's worth of buffers is in flight.
+    fn full(&self) -> bool {
+        self.avail_idx.wrapping_sub(self.used_idx()) >= QUEUE_SIZE
+    }
+
+    /// Returns once a slot is free (at most a ring's worth in flight); with
+    /// interrupts asks for one at 3/4 of the ring, as Linux's
+    /// `virtqueue_enable_cb_delayed`.
+    pub(crate) fn wait_for_room(&self, completion: Completion) {
+        if !self.full() {
+            return;
+        }
+        if completion == Completion::Interrupt {
+            let used = self.used_idx();
+            self.enable_interrupt(used.wrapping_add(QUEUE_SIZE * 3 / 4));
+            interrupts::wait_until(|| !self.full());
+            self.disable_interrupt();
+        } else {
+            while self.full() {
+                core::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Returns once the device has used everything published (with
+    /// interrupts: one for the last completion).
+    pub(crate) fn wait_all_used(&self, completion: Completion) {
+        if completion == Completion::Interrupt {
+            self.enable_interrupt(self.avail_idx.wrapping_sub(1));
+            interrupts::wait_until(|| self.used_idx() == self.avail_idx);
+        } else {
+            while self.used_idx() != self.avail_idx {
+                core::hint::spin_loop();
+            }
+        }
     }
 
     /// Asks the device for an interrupt once the used index passes `at`
@@ -110,7 +224,7 @@ impl DriverRing {
     /// Makes descriptor `head` available and kicks the device if it asked
     /// (`avail_event` with EVENT_IDX, else unless it set NO_NOTIFY). Returns
     /// whether it kicked.
-    fn publish(&mut self, dev: &Mmio, head: u16) -> bool {
+    pub(crate) fn publish(&mut self, dev: &Mmio, head: u16) -> bool {
         put_u16(
             self.avail + 4 + 2 * usize::from(self.avail_idx % QUEUE_SIZE),
             head,
@@ -132,7 +246,7 @@ impl DriverRing {
             get_u16(self.used) & VRING_USED_F_NO_NOTIFY == 0
         };
         if kick {
-            dev.write(0x50, self.queue);
+            dev.notify(self.queue);
         }
         kick
     }
@@ -156,6 +270,17 @@ fn bring_up(
     extra_features: u64,
     queue: u32,
     rings: (usize, usize, usize),
+) -> Result<Mmio, &'static str> {
+    let dev = negotiate(base, event_idx, extra_features)?;
+    program_queue(&dev, queue, rings)?;
+    Ok(dev)
+}
+
+/// Resets the device and negotiates VERSION_1 (+ EVENT_IDX, + `extra_features`).
+pub(crate) fn negotiate(
+    base: usize,
+    event_idx: bool,
+    extra_features: u64,
 ) -> Result<Mmio, &'static str> {
     let dev = Mmio(base);
     if dev.read(0) != 0x7472_6976 || dev.read(4) != 2 || dev.read(8) != 1 {
@@ -183,6 +308,16 @@ fn bring_up(
     if dev.read(0x70) & STATUS_FEATURES_OK == 0 {
         return Err("FEATURES_OK refused");
     }
+    Ok(dev)
+}
+
+/// Programs `queue`'s rings (descriptors, avail, used), leaving it
+/// selected and not yet ready.
+pub(crate) fn program_queue(
+    dev: &Mmio,
+    queue: u32,
+    rings: (usize, usize, usize),
+) -> Result<(), &'static str> {
     dev.write(0x30, queue);
     if dev.read(0x34) < u32::from(QUEUE_SIZE) {
         return Err("queue too small");
@@ -192,7 +327,39 @@ fn bring_up(
         dev.write(reg, addr as u32);
         dev.write(reg + 4, 0);
     }
-    Ok(dev)
+    Ok(())
+}
+
+/// Programs the RX queue (selected, not yet ready) and posts every buffer
+/// of it, asking for no interrupts until the driver waits.
+pub(crate) fn post_rx_buffers(
+    dev: &Mmio,
+    event_idx: bool,
+    completion: Completion,
+) -> Result<DriverRing, &'static str> {
+    program_queue(dev, RX, (RX_DESC, RX_AVAIL, RX_USED))?;
+    for slot in 0..QUEUE_SIZE {
+        let buf = RX_BUFS + usize::from(slot) * BUF_SIZE;
+        let desc = Desc {
+            addr: buf as u64,
+            len: BUF_SIZE as u32,
+            flags: VRING_DESC_F_WRITE,
+            next: 0,
+        };
+        put_bytes(RX_DESC + 16 * usize::from(slot), &desc.to_le_bytes());
+        put_u16(RX_AVAIL + 4 + 2 * usize::from(slot), slot);
+    }
+    let ring = DriverRing {
+        queue: RX,
+        avail: RX_AVAIL,
+        used: RX_USED,
+        avail_idx: QUEUE_SIZE,
+        event_idx,
+    };
+    ring.quiet_until_asked(completion);
+    fence(Ordering::Release);
+    put_u16(RX_AVAIL + 2, QUEUE_SIZE);
+    Ok(ring)
 }
 
 /// Deliberate mistakes, for the VMM's and the device's bad-input tests.
@@ -228,40 +395,18 @@ pub fn tx(
     if mistake == Mistake::RingOutsideRam {
         dev.write(0x84, 0x100);
     }
-    dev.write(0x44, 1);
-    dev.write(
-        0x70,
-        STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
-    );
+    dev.queue_ready();
+    dev.driver_ok();
 
     let used_event = AVAIL + 4 + 2 * usize::from(QUEUE_SIZE);
-    let mut ring = DriverRing {
-        queue: TX,
-        avail: AVAIL,
-        used: USED,
-        avail_idx: 0,
-        event_idx,
-    };
+    let mut ring = DriverRing::tx(event_idx);
     let mut kicks = 0;
     if completion == Completion::Interrupt {
         ring.disable_interrupt();
     }
     for i in 0..frames.total {
         frames.mark_if_warm(i, kicks);
-        // At most a ring's worth in flight.
-        let full = |ring: &DriverRing| ring.avail_idx.wrapping_sub(ring.used_idx()) >= QUEUE_SIZE;
-        if full(&ring) {
-            if completion == Completion::Interrupt {
-                let used = ring.used_idx();
-                ring.enable_interrupt(used.wrapping_add(QUEUE_SIZE * 3 / 4));
-                interrupts::wait_until(|| !full(&ring));
-                ring.disable_interrupt();
-            } else {
-                while full(&ring) {
-                    core::hint::spin_loop();
-                }
-            }
-        }
+        ring.wait_for_room(completion);
         let slot = ring.avail_idx % QUEUE_SIZE;
         let buf = BUFS + usize::from(slot) * BUF_SIZE;
         put_bytes(buf, &[0; NET_HDR_LEN]);
@@ -311,16 +456,32 @@ pub fn tx(
             kicks += 1;
         }
     }
-    if completion == Completion::Interrupt {
-        ring.enable_interrupt(ring.avail_idx.wrapping_sub(1));
-        interrupts::wait_until(|| ring.used_idx() == ring.avail_idx);
-    } else {
-        while ring.used_idx() != ring.avail_idx {
-            core::hint::spin_loop();
-        }
-    }
+    ring.wait_all_used(completion);
     frames.mark_done(kicks);
     Ok(kicks)
+}
+
+/// The RX buffer of used entry `seen` (which the used index has passed),
+/// checked to hold one frame of `size` bytes: its head and the frame's
+/// address.
+pub(crate) fn take_received(
+    ring: &DriverRing,
+    seen: u16,
+    size: usize,
+    mergeable: bool,
+) -> Result<(u16, usize), &'static str> {
+    fence(Ordering::Acquire);
+    let (id, len) = ring.used_entry(seen);
+    if id >= QUEUE_SIZE || len != NET_HDR_LEN + size {
+        return Err("an RX buffer came back with the wrong length");
+    }
+    let buf = RX_BUFS + usize::from(id) * BUF_SIZE;
+    // With mergeable buffers, `num_buffers`: one 2048-byte buffer holds
+    // any frame here. (Without, upstream vhost-net leaves the field 0.)
+    if mergeable && get_u16(buf + NUM_BUFFERS_OFFSET) != 1 {
+        return Err("an RX header's num_buffers is not 1");
+    }
+    Ok((id, buf + NET_HDR_LEN))
 }
 
 /// Brings the device up with every RX buffer posted, then receives `frames.total`
@@ -335,70 +496,19 @@ pub fn rx(
     completion: Completion,
 ) -> Result<u32, &'static str> {
     let extra = if mergeable { VIRTIO_NET_F_MRG_RXBUF } else { 0 };
-    let dev = bring_up(base, event_idx, extra, RX, (RX_DESC, RX_AVAIL, RX_USED))?;
-    for slot in 0..QUEUE_SIZE {
-        let buf = RX_BUFS + usize::from(slot) * BUF_SIZE;
-        let desc = Desc {
-            addr: buf as u64,
-            len: BUF_SIZE as u32,
-            flags: VRING_DESC_F_WRITE,
-            next: 0,
-        };
-        put_bytes(RX_DESC + 16 * usize::from(slot), &desc.to_le_bytes());
-        put_u16(RX_AVAIL + 4 + 2 * usize::from(slot), slot);
-    }
-    if event_idx {
-        // Not before the first frame (interrupt mode asks per wait).
-        put_u16(RX_AVAIL + 4 + 2 * usize::from(QUEUE_SIZE), 0xffff);
-    } else if completion == Completion::Interrupt {
-        put_u16(RX_AVAIL, VRING_AVAIL_F_NO_INTERRUPT);
-    }
-    fence(Ordering::Release);
-    put_u16(RX_AVAIL + 2, QUEUE_SIZE);
-    let mut ring = DriverRing {
-        queue: RX,
-        avail: RX_AVAIL,
-        used: RX_USED,
-        avail_idx: QUEUE_SIZE,
-        event_idx,
-    };
-    dev.write(0x44, 1);
-    dev.write(
-        0x70,
-        STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
-    );
-    dev.write(0x50, RX);
+    let dev = negotiate(base, event_idx, extra)?;
+    let mut ring = post_rx_buffers(&dev, event_idx, completion)?;
+    dev.queue_ready();
+    dev.driver_ok();
+    dev.notify(RX);
     let mut kicks = 1;
     let mut seen: u16 = 0;
     for i in 0..frames.total {
         frames.mark_if_warm(i, kicks);
-        if ring.used_idx() == seen {
-            if completion == Completion::Interrupt {
-                // NAPI: sleep until the device signals, then drain with
-                // interrupts disabled until the ring is empty again.
-                ring.enable_interrupt(seen);
-                interrupts::wait_until(|| ring.used_idx() != seen);
-                ring.disable_interrupt();
-            } else {
-                while ring.used_idx() == seen {
-                    core::hint::spin_loop();
-                }
-            }
-        }
-        fence(Ordering::Acquire);
-        let elem = RX_USED + 4 + 8 * usize::from(seen % QUEUE_SIZE);
-        let id = get_u16(elem);
-        let len = usize::from(get_u16(elem + 4));
+        ring.wait_used_past(seen, completion);
+        let (id, frame) = take_received(&ring, seen, size, mergeable)?;
         seen = seen.wrapping_add(1);
-        if id >= QUEUE_SIZE || len != NET_HDR_LEN + size {
-            return Err("an RX buffer came back with the wrong length");
-        }
-        // With mergeable buffers, `num_buffers`: one 2048-byte buffer holds
-        // any frame here. (Without, upstream vhost-net leaves the field 0.)
-        if mergeable && get_u16(RX_BUFS + usize::from(id) * BUF_SIZE + 10) != 1 {
-            return Err("an RX header's num_buffers is not 1");
-        }
-        if !frame_matches(RX_BUFS + usize::from(id) * BUF_SIZE + NET_HDR_LEN, i, size) {
+        if !frame_matches(frame, i, size) {
             return Err("an RX frame differs from what was sent");
         }
         // Give the buffer back.

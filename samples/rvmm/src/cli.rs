@@ -4,10 +4,14 @@
 
 use crate::e1000::Mitigation;
 use clap::{error::ErrorKind, Args, CommandFactory, Parser, Subcommand};
-use rvmm_abi::workload;
+use rvmm_abi::{echo, workload};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+
+/// The most requests virtio-echo's far side keeps in flight: half the
+/// guest's RX ring, so that requests never wait for a buffer.
+pub const MAX_RR_DEPTH: i64 = 128;
 
 #[derive(Parser)]
 #[command(about = "A small KVM VMM for rvhost's experiments")]
@@ -40,17 +44,22 @@ pub struct RunArgs {
     /// device, with a tap backend in a network namespace of rvmm's own.
     #[arg(long, value_enum)]
     pub net: Option<NetBackend>,
-    /// virtio-tx: frames the guest sends.
+    /// Traffic workloads: frames the guest sends, receives or (virtio-echo)
+    /// answers: the round trips.
     #[arg(long, default_value_t = 100)]
     pub frames: u32,
-    /// virtio-tx: frame size in bytes.
+    /// Traffic workloads: frame size in bytes.
     #[arg(long, default_value_t = 64)]
     pub size: u32,
     /// Traffic workloads: frames before the steady-state window, whose
     /// per-packet figures (`steady_state` in the JSON) leave out bring-up
-    /// and the guest's report; 0: no window.
+    /// and the guest's report; 0: no window. virtio-echo: also the round
+    /// trips left out of the latency figures.
     #[arg(long, default_value_t = 0)]
     pub warmup: u32,
+    /// virtio-echo: requests the far side keeps in flight.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_RR_DEPTH))]
+    pub rr_depth: u32,
     /// virtio-tx: the guest negotiates VIRTIO_RING_F_EVENT_IDX.
     #[arg(long)]
     pub event_idx: bool,
@@ -58,7 +67,7 @@ pub struct RunArgs {
     /// (VIRTIO_RING_F_INDIRECT_DESC).
     #[arg(long)]
     pub indirect: bool,
-    /// virtio-rx: the guest negotiates VIRTIO_NET_F_MRG_RXBUF.
+    /// virtio-rx, virtio-echo: the guest negotiates VIRTIO_NET_F_MRG_RXBUF.
     #[arg(long)]
     pub mrg_rxbuf: bool,
     /// --net rvhost: rvhost's interrupt coalescing of both queues
@@ -96,6 +105,12 @@ impl RunArgs {
         if self.warmup >= self.frames && self.warmup != 0 {
             return conflict("--warmup must be below --frames (the window would be empty)");
         }
+        if self.workload == Workload::VirtioEcho && (self.size as usize) < echo::MIN_FRAME {
+            return conflict(&format!(
+                "virtio-echo's frames carry a kind byte and a number: --size must be at least {}",
+                echo::MIN_FRAME
+            ));
+        }
         Ok(())
     }
 }
@@ -116,6 +131,9 @@ pub enum Workload {
     VirtioBadBuffer = workload::VIRTIO_BAD_BUFFER,
     /// Receive frames rvmm sends into the tap; the guest checks each.
     VirtioRx = workload::VIRTIO_RX,
+    /// Answer each request rvmm's far side sends into the tap, on TX; rvmm
+    /// times the round trips (latency).
+    VirtioEcho = workload::VIRTIO_ECHO,
     /// Send frames through the e1000.
     E1000Tx = workload::E1000_TX,
     /// Receive frames through the e1000; the guest checks each.
@@ -143,6 +161,7 @@ impl Workload {
                 | Workload::VirtioBadRing
                 | Workload::VirtioBadBuffer
                 | Workload::VirtioRx
+                | Workload::VirtioEcho
         )
     }
 
@@ -308,5 +327,33 @@ mod tests {
         assert_eq!(refused.unwrap_err().kind(), ErrorKind::ArgumentConflict);
         let refused = parse(&["rvmm", "run", "--guest", "g", "--workload", "virtio-tx"]);
         assert_eq!(refused.unwrap_err().kind(), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn echo_frames_hold_a_kind_and_a_number_and_depth_is_bounded() {
+        let echo = |extra: &[&str]| {
+            let args = [
+                "rvmm",
+                "run",
+                "--guest",
+                "g",
+                "--workload",
+                "virtio-echo",
+                "--net",
+                "user",
+            ];
+            let Command::Run(run) = Cli::try_parse_from(args.iter().chain(extra))?.command;
+            run.check()
+        };
+        assert!(echo(&[]).is_ok());
+        let smallest = echo::MIN_FRAME.to_string();
+        assert!(echo(&["--size", &smallest, "--rr-depth", "128"]).is_ok());
+        let too_small = (echo::MIN_FRAME - 1).to_string();
+        let refused = echo(&["--size", &too_small]).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::ArgumentConflict);
+        for depth in ["0", "129"] {
+            let refused = echo(&["--rr-depth", depth]).unwrap_err();
+            assert_eq!(refused.kind(), ErrorKind::ValueValidation, "{depth}");
+        }
     }
 }

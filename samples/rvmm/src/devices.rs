@@ -1,14 +1,16 @@
 //! The NIC a run offers and its wiring: a virtio-net device over one of
 //! three data paths, or the e1000, each on a tap in rvmm's own network
-//! namespace; for RX runs, a thread feeding test frames into the tap.
+//! namespace; for RX runs, a thread feeding test frames into the tap, for
+//! echo runs the far side that sends requests and times the answers.
 
 use crate::cli::{NetBackend, RunArgs, Workload};
 use crate::coalesced_ring::CoalescedRing;
 use crate::e1000_device::{self, E1000Device, PCI_SLOT};
+use crate::echo_requester::{self, Requester};
 use crate::net_device::{DataPath, NetDevice};
 use crate::pci::PciBus;
 use crate::traffic::{feed_tap, tap_in_own_netns};
-use crate::vcpu::{MmioBus, NoDevices};
+use crate::vcpu::{MmioBus, NoDevices, RunAbort};
 use crate::vm::Vm;
 use anyhow::Result;
 use std::os::fd::OwnedFd;
@@ -26,20 +28,24 @@ pub enum Nic {
     E1000(PciBus<E1000Device>),
 }
 
-/// The NIC and the packet socket that sees its tap.
+/// The NIC, the packet socket that sees its tap and, for an echo run, the
+/// far side on it.
 pub struct Devices {
     pub nic: Nic,
     pub sniffer: Option<OwnedFd>,
+    pub requester: Option<Requester>,
 }
 
 impl Devices {
     /// Creates what `args` asks for on `vm` (before any thread starts: the
-    /// tap's namespace is rvmm's own).
-    pub fn attach(args: &RunArgs, vm: &Vm) -> Result<Self> {
+    /// tap's namespace is rvmm's own); an echo run's far side fails the run
+    /// through `abort`.
+    pub fn attach(args: &RunArgs, vm: &Vm, abort: &RunAbort) -> Result<Self> {
         if args.net.is_none() && !args.workload.e1000() {
             return Ok(Self {
                 nic: Nic::None(NoDevices),
                 sniffer: None,
+                requester: None,
             });
         }
         if args.coalesce.is_some() && args.net != Some(NetBackend::Rvhost) {
@@ -50,17 +56,32 @@ impl Devices {
             Some(backend) => virtio_nic(args, vm, backend, tap)?,
             None => e1000_nic(args, vm, tap)?,
         };
-        if let Some(received) = received {
-            feed_tap(
+        let mut requester = None;
+        match received {
+            Some(received) if args.workload == Workload::VirtioEcho => {
+                let options = echo_requester::Options {
+                    frames: args.frames,
+                    warmup: args.warmup,
+                    size: args.size as usize,
+                    depth: args.rr_depth,
+                    answer_timeout: echo_requester::ANSWER_TIMEOUT,
+                };
+                let up = move || received().is_some();
+                let far_side = Requester::start(sniffer.try_clone()?, up, options, abort.clone())?;
+                requester = Some(far_side);
+            }
+            Some(received) => feed_tap(
                 sniffer.try_clone()?,
                 received,
                 args.frames,
                 args.size as usize,
-            );
+            ),
+            None => {}
         }
         Ok(Self {
             nic,
             sniffer: Some(sniffer),
+            requester,
         })
     }
 
@@ -74,11 +95,12 @@ impl Devices {
     }
 }
 
-/// How far the guest has received (a wrapping count), for an RX run's feeder.
+/// How far the guest has received (a wrapping count; `None` until its RX
+/// queue is up), for an RX run's feeder and an echo run's far side.
 type Received = Box<dyn Fn() -> Option<u16> + Send>;
 
-/// The virtio-net device over `backend`'s data path, and for an RX run the
-/// guest's progress: the RX used index, once the ring is up.
+/// The virtio-net device over `backend`'s data path, and for an RX or echo
+/// run the guest's progress: the RX used index, once the ring is up.
 fn virtio_nic(
     args: &RunArgs,
     vm: &Vm,
@@ -91,7 +113,8 @@ fn virtio_nic(
         vm.ram_map,
         tap,
     )?;
-    let received = (args.workload == Workload::VirtioRx).then(|| {
+    let receives = matches!(args.workload, Workload::VirtioRx | Workload::VirtioEcho);
+    let received = receives.then(|| {
         let (ram, rx_used) = (vm.ram.clone(), device.rx_used());
         Box::new(move || match rx_used.load(Ordering::Acquire) {
             0 => None,

@@ -4,7 +4,8 @@
 //!
 //! `cli` says what to run, `vm` builds the VM, `devices` wires the NIC
 //! (the e1000 behind `pci`'s configuration mechanism),
-//! `vcpu` runs the guest, `traffic` checks what reached the tap and
+//! `vcpu` runs the guest, `traffic` checks what reached the tap (and
+//! `echo_requester` times request/response round trips on it) and
 //! `report` prints the outcome.
 
 mod cli;
@@ -13,8 +14,10 @@ mod devices;
 mod e1000;
 mod e1000_device;
 mod e1000_order;
+mod echo_requester;
 mod interrupt_state;
 mod kvm_stats;
+mod latency;
 mod memory;
 mod net_device;
 mod pci;
@@ -59,7 +62,8 @@ fn main() -> ExitCode {
 /// Runs the guest as `args` say; returns its exit status.
 fn run(args: &RunArgs) -> Result<u8> {
     let mut vm = Vm::new(&args.guest, args.mem_mib, guest_config(args))?;
-    let mut devices = Devices::attach(args, &vm)?;
+    let abort = vcpu::RunAbort::default();
+    let mut devices = Devices::attach(args, &vm, &abort)?;
     let stats = kvm_stats::VcpuStats::open(&vm.vcpu)?;
     let before = stats.read()?;
     let report = vcpu::run(
@@ -67,6 +71,7 @@ fn run(args: &RunArgs) -> Result<u8> {
         devices.bus(),
         Duration::from_secs(args.timeout),
         &stats,
+        &abort,
     )?;
     let kvm = kvm_stats::delta(&before, &stats.read()?);
     let device_stats = devices.bus().summary();
@@ -81,11 +86,16 @@ fn run(args: &RunArgs) -> Result<u8> {
             check_e1000_order(bus.device())?;
         }
     }
+    let latency = match devices.requester.take() {
+        Some(far_side) => far_side.finish(report.status == 0)?,
+        None => None,
+    };
     let outcome = report::Outcome {
         report,
         kvm,
         verified,
         device_stats,
+        latency,
     };
     report::print(args, &outcome);
     Ok(outcome.report.status)

@@ -2,6 +2,7 @@
 //! `--json`) one JSON object with the counters `make run` reads.
 
 use crate::cli::{RunArgs, Workload};
+use crate::latency::Latency;
 use crate::run_json;
 use crate::vcpu::RunReport;
 use crate::window::Window;
@@ -17,6 +18,8 @@ pub struct Outcome {
     pub verified: Option<u32>,
     /// The device's own counters (a vhost device's statistics), if any.
     pub device_stats: Option<Value>,
+    /// The round trips an echo run's far side timed.
+    pub latency: Option<Latency>,
 }
 
 /// Prints the outcome of the run `args` described.
@@ -35,6 +38,9 @@ pub fn print(args: &RunArgs, outcome: &Outcome) {
     if let Some(n) = verified {
         println!("rvmm: {n} frames arrived on the tap in order, byte for byte");
     }
+    if let Some(latency) = &outcome.latency {
+        println!("{}", latency_line(latency));
+    }
     println!(
         "rvmm: guest exited with status {} after {:.3} s; userspace exits {:?}; KVM stats {:?}",
         report.status, report.seconds, report.exits, kvm
@@ -46,26 +52,32 @@ pub fn print(args: &RunArgs, outcome: &Outcome) {
 fn json(args: &RunArgs, outcome: &Outcome) -> Value {
     let (report, kvm) = (&outcome.report, &outcome.kvm);
     let mut out = run_json::common(report, kvm, outcome.verified);
-    let rx = matches!(args.workload, Workload::VirtioRx | Workload::E1000Rx);
+    let direction = match args.workload {
+        Workload::VirtioRx | Workload::E1000Rx => "rx",
+        Workload::VirtioEcho => "rr",
+        _ => "tx",
+    };
     let e1000_mode = args.e1000_mode.to_string();
     let case = match (args.net, args.workload) {
-        (Some(net), Workload::VirtioTx | Workload::VirtioRx) => Some(run_json::Case {
-            device: "virtio-net",
-            backend: net.name(),
-            mode: if args.event_idx {
-                "event-idx"
-            } else {
-                "no-event-idx"
-            },
-            rx,
-            size: args.size,
-            packets: args.frames,
-        }),
+        (Some(net), Workload::VirtioTx | Workload::VirtioRx | Workload::VirtioEcho) => {
+            Some(run_json::Case {
+                device: "virtio-net",
+                backend: net.name(),
+                mode: if args.event_idx {
+                    "event-idx"
+                } else {
+                    "no-event-idx"
+                },
+                direction,
+                size: args.size,
+                packets: args.frames,
+            })
+        }
         (_, Workload::E1000Tx | Workload::E1000Rx) => Some(run_json::Case {
             device: "e1000",
             backend: "user",
             mode: &e1000_mode,
-            rx,
+            direction,
             size: args.size,
             packets: args.frames,
         }),
@@ -89,6 +101,9 @@ fn json(args: &RunArgs, outcome: &Outcome) -> Value {
     }
     if let Some(stats) = &outcome.device_stats {
         out["device_stats"] = stats.clone();
+    }
+    if let Some(latency) = &outcome.latency {
+        out["latency"] = latency.to_json();
     }
     if let Some(pps) = out["pps"].as_f64() {
         // A line for whoever watches a long matrix go by.
@@ -114,6 +129,85 @@ fn json(args: &RunArgs, outcome: &Outcome) -> Value {
                 f("vcpu_cpu_ns_per_packet"),
             );
         }
+        if let Some(latency) = &outcome.latency {
+            eprintln!("{}", latency_line(latency));
+        }
     }
     out
+}
+
+/// The far side's round trips in a line (the last of an echo run's).
+fn latency_line(l: &Latency) -> String {
+    format!(
+        "rvmm: {} round trips timed, {} in flight: p50 {:.1} µs, p99 {:.1} µs, mean {:.1} µs, {:.0}/s",
+        l.transactions, l.depth, l.p50_us, l.p99_us, l.mean_us, l.per_second
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+    use std::time::Duration;
+
+    fn args(extra: &[&str]) -> RunArgs {
+        let base = ["rvmm", "run", "--guest", "g", "--json"];
+        let Command::Run(args) = Cli::parse_from(base.iter().chain(extra)).command;
+        args
+    }
+
+    /// A run of `seconds` in which the guest made 10 kicks and took 5 interrupts.
+    fn outcome(seconds: f64, latency: Option<Latency>) -> Outcome {
+        Outcome {
+            report: RunReport {
+                seconds,
+                results: vec![10, 5],
+                ..RunReport::default()
+            },
+            kvm: [("exits", 400), ("irq_injections", 6)].into(),
+            verified: None,
+            device_stats: None,
+            latency,
+        }
+    }
+
+    #[test]
+    fn an_echo_run_is_a_virtio_rr_case_with_its_latency() {
+        let args = args(&[
+            "--workload",
+            "virtio-echo",
+            "--net",
+            "vhost",
+            "--event-idx",
+            "--frames",
+            "200",
+            "--rr-depth",
+            "2",
+        ]);
+        let trips = [Duration::from_micros(900), Duration::from_micros(1100)];
+        let latency = Latency::of(&trips, 2, Duration::from_millis(1)).unwrap();
+        let j = json(&args, &outcome(2.0, Some(latency.clone())));
+        assert_eq!(j["device"], "virtio-net");
+        assert_eq!(j["backend"], "vhost");
+        assert_eq!(j["mode"], "event-idx");
+        assert_eq!(j["direction"], "rr");
+        assert_eq!((&j["size"], &j["packets"]), (&64.into(), &200.into()));
+        assert_eq!(j["pps"], 100.0);
+        assert_eq!(j["exits_per_packet"], 2.0);
+        assert_eq!(j["kicks_per_packet"], 0.05);
+        assert_eq!(j["latency"], latency.to_json());
+        assert_eq!(j["latency"]["depth"], 2);
+    }
+
+    #[test]
+    fn other_runs_carry_no_latency() {
+        for (workload, direction) in [("virtio-tx", "tx"), ("virtio-rx", "rx")] {
+            let args = args(&["--workload", workload, "--net", "rvhost"]);
+            let j = json(&args, &outcome(1.0, None));
+            assert_eq!(j["direction"], direction);
+            assert_eq!(j["mode"], "no-event-idx");
+            assert!(j.get("latency").is_none());
+        }
+    }
 }

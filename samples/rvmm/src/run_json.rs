@@ -44,7 +44,8 @@ pub struct Case<'a> {
     pub device: &'static str,
     pub backend: &'static str,
     pub mode: &'a str,
-    pub rx: bool,
+    /// "tx", "rx" or "rr" (request/response).
+    pub direction: &'static str,
     pub size: u32,
     pub packets: u32,
 }
@@ -75,7 +76,7 @@ impl Case<'_> {
         out["device"] = self.device.into();
         out["backend"] = self.backend.into();
         out["mode"] = self.mode.into();
-        out["direction"] = if self.rx { "rx" } else { "tx" }.into();
+        out["direction"] = self.direction.into();
         out["size"] = self.size.into();
         out["packets"] = self.packets.into();
         out["pps"] = (packets / report.seconds).into();

@@ -7,7 +7,8 @@ use crate::window::Sample;
 use anyhow::{bail, Result};
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 
@@ -97,22 +98,50 @@ pub struct RunReport {
     pub seconds: f64,
 }
 
-/// Stops a vCPU thread stuck in `KVM_RUN` after a deadline: it signals the
-/// thread, whose `KVM_RUN` then returns `EINTR`.
+/// A reason to end the run before the guest finishes, given by another
+/// thread (the echo workload's far side, when an answer does not come):
+/// the watchdog then stops the vCPU at once and the run fails with it.
+#[derive(Clone, Debug, Default)]
+pub struct RunAbort(Arc<OnceLock<String>>);
+
+impl RunAbort {
+    /// Ends the run with `reason` (the first reason given stands).
+    pub fn abort(&self, reason: String) {
+        let _ = self.0.set(reason);
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
+/// How often the watchdog looks whether the run was aborted.
+const ABORT_CHECK: Duration = Duration::from_millis(50);
+
+/// Stops a vCPU thread stuck in `KVM_RUN` after a deadline, or as soon as
+/// the run is aborted: it signals the thread, whose `KVM_RUN` then returns
+/// `EINTR`.
 struct Watchdog {
     done: mpsc::Sender<()>,
 }
 
 impl Watchdog {
-    fn arm(timeout: Duration) -> Result<Self> {
+    fn arm(timeout: Duration, abort: RunAbort) -> Result<Self> {
         extern "C" fn ignore(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
         register_signal_handler(SIGRTMIN(), ignore)?;
         // SAFETY: pthread_self has no preconditions.
         let vcpu_thread = unsafe { libc::pthread_self() };
         let (done, wait) = mpsc::channel();
+        let deadline = Instant::now() + timeout;
         std::thread::spawn(move || {
-            if wait.recv_timeout(timeout).is_ok() {
-                return;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || abort.reason().is_some() {
+                    break;
+                }
+                if wait.recv_timeout(left.min(ABORT_CHECK)) != Err(RecvTimeoutError::Timeout) {
+                    return;
+                }
             }
             // Keep poking until the vCPU thread notices (it may be between runs).
             while wait.recv_timeout(Duration::from_millis(50)).is_err() {
@@ -132,16 +161,18 @@ impl Drop for Watchdog {
     }
 }
 
-/// Runs `vcpu` until the guest writes the exit port, fails, or `timeout`
-/// passes; samples `stats` (and the threads' CPU time) at each mark.
+/// Runs `vcpu` until the guest writes the exit port, fails, `timeout`
+/// passes or the run is aborted; samples `stats` (and the threads' CPU
+/// time) at each mark.
 pub fn run(
     vcpu: &mut VcpuFd,
     bus: &mut dyn MmioBus,
     timeout: Duration,
     stats: &VcpuStats,
+    abort: &RunAbort,
 ) -> Result<RunReport> {
     let start = Instant::now();
-    let _watchdog = Watchdog::arm(timeout)?;
+    let _watchdog = Watchdog::arm(timeout, abort.clone())?;
     let mut report = RunReport::default();
     let mut count = |reason| *report.exits.entry(reason).or_insert(0) += 1;
     let mut console = Vec::new();
@@ -198,6 +229,9 @@ pub fn run(
             Ok(VcpuExit::Shutdown) => bail!("guest triple-faulted (KVM_EXIT_SHUTDOWN)"),
             Ok(other) => bail!("unexpected exit: {other:?}"),
             Err(e) if e.errno() == libc::EINTR => {
+                if let Some(reason) = abort.reason() {
+                    bail!("{reason}");
+                }
                 if start.elapsed() >= timeout {
                     let why = bus.fault().map(|f| format!(" ({f})")).unwrap_or_default();
                     let vcpu_state = interrupt_state::describe_vcpu(vcpu);
@@ -226,4 +260,35 @@ pub fn run(
     report.marks = marks;
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abort_signals_the_vcpu_thread_long_before_the_deadline() {
+        let abort = RunAbort::default();
+        let watchdog = Watchdog::arm(Duration::from_secs(60), abort.clone()).unwrap();
+        let started = Instant::now();
+        let aborter = {
+            let abort = abort.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                abort.abort("the far side lost an answer".into());
+            })
+        };
+        // Stands in for KVM_RUN: a sleep that the watchdog's signal ends
+        // early, with EINTR.
+        // SAFETY: sleep(3) has no preconditions.
+        let left = unsafe { libc::sleep(30) };
+        drop(watchdog);
+        aborter.join().unwrap();
+        assert!(left > 0, "the sleep was not interrupted");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(abort.reason(), Some("the far side lost an answer"));
+        // The first reason stands.
+        abort.abort("another".into());
+        assert_eq!(abort.reason(), Some("the far side lost an answer"));
+    }
 }
