@@ -70,7 +70,7 @@ pub struct RunArgs {
     /// virtio-rx, virtio-echo: the guest negotiates VIRTIO_NET_F_MRG_RXBUF.
     #[arg(long)]
     pub mrg_rxbuf: bool,
-    /// --net rvhost: rvhost's interrupt coalescing of both queues
+    /// --net rvhost: rvhost's interrupt coalescing of the RX queue
     /// (RVHOST_SET_VRING_COALESCE, virtio-net's NOTF_COAL semantics):
     /// PACKETS:USECS[:adaptive].
     #[arg(long, value_name = "PACKETS:USECS[:adaptive]", value_parser = nettest::parse_coalesce)]

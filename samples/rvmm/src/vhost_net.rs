@@ -15,6 +15,9 @@ use vhost::vhost_kern::vhost_binding::VHOST_NET_SET_BACKEND;
 use vhost::vhost_kern::VhostKernBackend;
 use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
 
+/// virtio-net's receive queue.
+const RX_QUEUE: usize = 0;
+
 /// Guest RAM as the vhost device sees it: guest-physical 0 at `host_addr`.
 #[derive(Clone, Copy, Debug)]
 pub struct RamMap {
@@ -126,7 +129,10 @@ pub fn start(
             .context("VHOST_SET_VRING_CALL")?;
         dev.set_vring_err(index, &notifiers.err)
             .context("VHOST_SET_VRING_ERR")?;
-        if let Some((max_packets, max_usecs, flags)) = coalesce {
+        // The RX queue only: the guest asks for its TX interrupt when its
+        // ring is full (at 3/4 with EVENT_IDX), and holding that one back
+        // stalls its sending until the device has drained the whole ring.
+        if let (Some((max_packets, max_usecs, flags)), RX_QUEUE) = (coalesce, index) {
             let c = nettest::VringCoalesce {
                 index: index as u32,
                 max_packets,
