@@ -331,14 +331,19 @@ impl Control {
         })
     }
 
+    /// Whether `waker` is the current worker's. A worker on its way out
+    /// after an owner reset must not work on the new owner's state, even
+    /// when the same process is the new owner.
+    fn is_current(&self, waker: &Waker) -> bool {
+        self.waker
+            .as_deref()
+            .is_some_and(|current| core::ptr::eq(current, waker))
+    }
+
     /// A coalescing timer of `waker` (the current worker's) expired: the
     /// signal it held goes out.
     fn coalesce_expired(&mut self, queue: usize, waker: &Waker) {
-        let current = self
-            .waker
-            .as_deref()
-            .is_some_and(|current| core::ptr::eq(current, waker));
-        if let (true, Some(vq)) = (current, self.vqs.get_mut(queue)) {
+        if let (true, Some(vq)) = (self.is_current(waker), self.vqs.get_mut(queue)) {
             if vq.coalesce.timer_expired(datapath::now_ns()) {
                 vq.signal_call();
             }

@@ -529,36 +529,36 @@ fn coalescing_holds_within_its_bounds() -> TestResult {
     check!(params.is_ok());
     check!(!c.set(params.unwrap_or(CoalesceParams::OFF), 0));
     check_eq!(
-        c.after_round(true, 10, false, 0),
+        c.after_round(true, 10, false, || 0),
         Decision::Hold {
             arm_ns: Some(50_000)
         }
     );
     // Owed although the guest's index does not ask again.
     check_eq!(
-        c.after_round(false, 5, false, 0),
+        c.after_round(false, 5, false, || 0),
         Decision::Hold { arm_ns: None }
     );
-    check_eq!(c.after_round(false, 1, false, 0), Decision::Signal);
+    check_eq!(c.after_round(false, 1, false, || 0), Decision::Signal);
     check!(!c.timer_expired(0));
     check_eq!(
-        c.after_round(true, 1, false, 0),
+        c.after_round(true, 1, false, || 0),
         Decision::Hold {
             arm_ns: Some(50_000)
         }
     );
     check!(c.timer_expired(0));
     // Never held while the guest has no buffers left.
-    check_eq!(c.after_round(true, 1, true, 0), Decision::Signal);
+    check_eq!(c.after_round(true, 1, true, || 0), Decision::Signal);
     check!(CoalesceParams::new(0, MAX_USECS + 1, 0).is_err());
     check!(!c.set(CoalesceParams::OFF, 0));
-    check_eq!(c.after_round(true, 1, false, 0), Decision::Signal);
+    check_eq!(c.after_round(true, 1, false, || 0), Decision::Signal);
     // Adaptive: at once after a quiet 50 µs, held within 50 µs of the last.
     let adaptive = CoalesceParams::new(16, 50, F_ADAPTIVE);
     check!(!c.set(adaptive.unwrap_or(CoalesceParams::OFF), 0));
-    check_eq!(c.after_round(true, 1, false, 100_000), Decision::Signal);
+    check_eq!(c.after_round(true, 1, false, || 100_000), Decision::Signal);
     check_eq!(
-        c.after_round(true, 1, false, 130_000),
+        c.after_round(true, 1, false, || 130_000),
         Decision::Hold {
             arm_ns: Some(20_000)
         }

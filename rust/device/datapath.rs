@@ -260,13 +260,7 @@ impl Control {
     /// A round on `queue`; `None` unless this is the device's current worker
     /// (`waker`), a memory table is set and the queue has a backend.
     pub(super) fn round(&mut self, queue: usize, waker: &Waker) -> Option<Round<'_>> {
-        // A worker on its way out after an owner reset must not work on the
-        // new owner's state, even when the same process is the new owner.
-        if !self
-            .waker
-            .as_deref()
-            .is_some_and(|current| core::ptr::eq(current, waker))
-        {
+        if !self.is_current(waker) {
             return None;
         }
         let settings = Settings::of(self.features);
@@ -366,12 +360,8 @@ impl<'a> Round<'a> {
                     )
                 })
                 .map(|asked| {
-                    vq.coalesce.after_round(
-                        asked.signal,
-                        work.packets(),
-                        asked.avail_empty,
-                        now_ns(),
-                    )
+                    vq.coalesce
+                        .after_round(asked.signal, work.packets(), asked.avail_empty, now_ns)
                 });
             match decision {
                 Ok(Decision::Signal) => vq.signal_call(),

@@ -139,15 +139,16 @@ impl Coalescer {
         self.take_owed(now_ns)
     }
 
-    /// The end of a round at `now_ns` that used `packets` packets: `asked`
-    /// is what the guest's event index or flags say, `avail_empty` whether
-    /// the guest has no buffers left for the device.
+    /// The end of a round that used `packets` packets: `asked` is what the
+    /// guest's event index or flags say, `avail_empty` whether the guest has
+    /// no buffers left for the device. `now_ns` reads the clock, only when
+    /// a signal may be held (not on the data path's common case).
     pub fn after_round(
         &mut self,
         asked: bool,
         packets: u32,
         avail_empty: bool,
-        now_ns: u64,
+        now_ns: impl FnOnce() -> u64,
     ) -> Decision {
         if !self.params.holds() {
             // Nothing is owed (`set` handed it back).
@@ -159,6 +160,7 @@ impl Coalescer {
         if !asked && !self.owed {
             return Decision::Quiet;
         }
+        let now_ns = now_ns();
         // INVARIANT: owed from here on, until it goes out below or later.
         self.owed = true;
         self.held_packets = self.held_packets.saturating_add(packets);
@@ -223,9 +225,9 @@ mod tests {
     #[test]
     fn off_signals_exactly_what_the_guest_asks_for() {
         for mut c in [coalescer(0, 0), coalescer(1, 50), coalescer(64, 0)] {
-            assert_eq!(c.after_round(true, 5, false, 0), Decision::Signal);
-            assert_eq!(c.after_round(false, 5, false, 0), Decision::Quiet);
-            assert_eq!(c.after_round(false, 5, true, 0), Decision::Quiet);
+            assert_eq!(c.after_round(true, 5, false, || 0), Decision::Signal);
+            assert_eq!(c.after_round(false, 5, false, || 0), Decision::Quiet);
+            assert_eq!(c.after_round(false, 5, true, || 0), Decision::Quiet);
         }
     }
 
@@ -248,29 +250,32 @@ mod tests {
         let mut c = Coalescer::default();
         assert!(!c.set(CoalesceParams::new(64, 50, F_ADAPTIVE).unwrap(), 0));
         // Nothing went out before: at once.
-        assert_eq!(c.after_round(true, 1, false, 1_000), Decision::Signal);
+        assert_eq!(c.after_round(true, 1, false, || 1_000), Decision::Signal);
         // 200 µs later the queue was quiet for longer than 50 µs: at once.
-        assert_eq!(c.after_round(true, 1, false, 201_000), Decision::Signal);
+        assert_eq!(c.after_round(true, 1, false, || 201_000), Decision::Signal);
         // 10 µs after that: held until 50 µs after the last signal.
         assert_eq!(
-            c.after_round(true, 20, false, 211_000),
+            c.after_round(true, 20, false, || 211_000),
             Decision::Hold {
                 arm_ns: Some(40_000)
             }
         );
         assert_eq!(
-            c.after_round(false, 20, false, 221_000),
+            c.after_round(false, 20, false, || 221_000),
             Decision::Hold { arm_ns: None }
         );
         assert!(c.timer_expired(251_000));
         // Packets piling up still go out at max_packets.
         assert_eq!(
-            c.after_round(true, 40, false, 260_000),
+            c.after_round(true, 40, false, || 260_000),
             Decision::Hold {
                 arm_ns: Some(41_000)
             }
         );
-        assert_eq!(c.after_round(false, 30, false, 270_000), Decision::Signal);
+        assert_eq!(
+            c.after_round(false, 30, false, || 270_000),
+            Decision::Signal
+        );
         assert!(!c.timer_expired(301_000));
     }
 
@@ -278,18 +283,18 @@ mod tests {
     fn a_held_signal_goes_out_at_max_packets() {
         let mut c = coalescer(64, 50);
         assert_eq!(
-            c.after_round(true, 30, false, 0),
+            c.after_round(true, 30, false, || 0),
             Decision::Hold {
                 arm_ns: Some(50_000)
             }
         );
         // The guest's index does not ask again; the signal is still owed.
         assert_eq!(
-            c.after_round(false, 30, false, 0),
+            c.after_round(false, 30, false, || 0),
             Decision::Hold { arm_ns: None }
         );
-        assert_eq!(c.after_round(false, 4, false, 0), Decision::Signal);
-        assert_eq!(c.after_round(false, 64, false, 0), Decision::Quiet);
+        assert_eq!(c.after_round(false, 4, false, || 0), Decision::Signal);
+        assert_eq!(c.after_round(false, 64, false, || 0), Decision::Quiet);
         // The timer started by the first hold expires with nothing owed.
         assert!(!c.timer_expired(0));
     }
@@ -298,7 +303,7 @@ mod tests {
     fn a_held_signal_goes_out_when_the_timer_expires() {
         let mut c = coalescer(64, 20);
         assert_eq!(
-            c.after_round(true, 1, false, 0),
+            c.after_round(true, 1, false, || 0),
             Decision::Hold {
                 arm_ns: Some(20_000)
             }
@@ -307,7 +312,7 @@ mod tests {
         assert!(!c.timer_expired(0));
         // The next hold starts the timer again.
         assert_eq!(
-            c.after_round(true, 1, false, 0),
+            c.after_round(true, 1, false, || 0),
             Decision::Hold {
                 arm_ns: Some(20_000)
             }
@@ -318,13 +323,13 @@ mod tests {
     fn time_only_coalescing_holds_any_number_of_packets() {
         let mut c = coalescer(0, 20);
         assert_eq!(
-            c.after_round(true, 1000, false, 0),
+            c.after_round(true, 1000, false, || 0),
             Decision::Hold {
                 arm_ns: Some(20_000)
             }
         );
         assert_eq!(
-            c.after_round(true, u32::MAX, false, 0),
+            c.after_round(true, u32::MAX, false, || 0),
             Decision::Hold { arm_ns: None }
         );
         assert!(c.timer_expired(0));
@@ -333,27 +338,27 @@ mod tests {
     #[test]
     fn an_empty_avail_ring_never_holds() {
         let mut c = coalescer(64, 50);
-        assert_eq!(c.after_round(true, 1, true, 0), Decision::Signal);
+        assert_eq!(c.after_round(true, 1, true, || 0), Decision::Signal);
         assert_eq!(
-            c.after_round(true, 1, false, 0),
+            c.after_round(true, 1, false, || 0),
             Decision::Hold {
                 arm_ns: Some(50_000)
             }
         );
-        assert_eq!(c.after_round(false, 1, true, 0), Decision::Signal);
+        assert_eq!(c.after_round(false, 1, true, || 0), Decision::Signal);
     }
 
     #[test]
     fn turning_it_off_or_resetting_hands_back_what_is_owed() {
         let mut c = coalescer(64, 50);
-        c.after_round(true, 1, false, 0);
+        c.after_round(true, 1, false, || 0);
         assert!(c.set(CoalesceParams::OFF, 0));
         assert!(!c.set(CoalesceParams::OFF, 0));
         let mut c = coalescer(64, 50);
-        c.after_round(true, 1, false, 0);
+        c.after_round(true, 1, false, || 0);
         assert!(c.reset(0));
         assert!(!c.reset(0));
-        assert_eq!(c.after_round(false, 1, false, 0), Decision::Quiet);
+        assert_eq!(c.after_round(false, 1, false, || 0), Decision::Quiet);
     }
 
     #[test]
@@ -365,7 +370,7 @@ mod tests {
         for round in 0..1000u32 {
             let asked = round % 3 == 0;
             let packets = round % 5;
-            match c.after_round(asked, packets, round % 97 == 0, 0) {
+            match c.after_round(asked, packets, round % 97 == 0, || 0) {
                 Decision::Signal => since_signal = 0,
                 Decision::Hold { .. } => since_signal += packets,
                 Decision::Quiet => {}
