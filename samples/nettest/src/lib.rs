@@ -375,9 +375,40 @@ pub fn vring_coalesce(dev: &impl AsRawFd, index: u32) -> std::io::Result<VringCo
     Ok(c)
 }
 
-/// A coalescing setting as written on a command line:
-/// `PACKETS:USECS[:adaptive]`.
-pub fn parse_coalesce(spec: &str) -> Result<(u32, u32, u32), String> {
+/// A queue's interrupt coalescing as a command line writes it,
+/// `PACKETS:USECS[:adaptive]` ([`parse_coalesce`]; `Display` writes it back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoalesceSpec {
+    pub max_packets: u32,
+    pub max_usecs: u32,
+    pub flags: u32,
+}
+
+impl CoalesceSpec {
+    /// The ioctl argument that sets it on queue `index`.
+    pub fn for_queue(self, index: u32) -> VringCoalesce {
+        VringCoalesce {
+            index,
+            max_packets: self.max_packets,
+            max_usecs: self.max_usecs,
+            flags: self.flags,
+        }
+    }
+}
+
+impl std::fmt::Display for CoalesceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let adaptive = if self.flags & RVHOST_COALESCE_F_ADAPTIVE != 0 {
+            ":adaptive"
+        } else {
+            ""
+        };
+        write!(f, "{}:{}{adaptive}", self.max_packets, self.max_usecs)
+    }
+}
+
+/// Parses `PACKETS:USECS[:adaptive]`.
+pub fn parse_coalesce(spec: &str) -> Result<CoalesceSpec, String> {
     let mut parts = spec.split(':');
     let number = |part: Option<&str>, what: &str| {
         part.and_then(|p| p.parse::<u32>().ok())
@@ -395,7 +426,11 @@ pub fn parse_coalesce(spec: &str) -> Result<(u32, u32, u32), String> {
             "{spec}: too many fields (PACKETS:USECS[:adaptive])"
         ));
     }
-    Ok((packets, usecs, flags))
+    Ok(CoalesceSpec {
+        max_packets: packets,
+        max_usecs: usecs,
+        flags,
+    })
 }
 
 // Not in the vhost crate's list.
@@ -436,11 +471,19 @@ mod coalesce_tests {
 
     #[test]
     fn coalesce_specs_parse_or_say_why_not() {
-        assert_eq!(parse_coalesce("64:50"), Ok((64, 50, 0)));
+        let spec = |max_packets, max_usecs, flags| CoalesceSpec {
+            max_packets,
+            max_usecs,
+            flags,
+        };
+        assert_eq!(parse_coalesce("64:50"), Ok(spec(64, 50, 0)));
         assert_eq!(
             parse_coalesce("0:20:adaptive"),
-            Ok((0, 20, RVHOST_COALESCE_F_ADAPTIVE))
+            Ok(spec(0, 20, RVHOST_COALESCE_F_ADAPTIVE))
         );
+        for written in ["64:50", "0:20:adaptive"] {
+            assert_eq!(parse_coalesce(written).unwrap().to_string(), written);
+        }
         assert!(parse_coalesce("64").is_err());
         assert!(parse_coalesce("64:x").is_err());
         assert!(parse_coalesce("64:50:fast").is_err());

@@ -163,7 +163,7 @@ pub struct Args {
     /// With --rr: rvhost's interrupt coalescing of both queues
     /// (RVHOST_SET_VRING_COALESCE), PACKETS:USECS[:adaptive].
     #[arg(long, value_name = "PACKETS:USECS[:adaptive]", value_parser = nettest::parse_coalesce)]
-    coalesce: Option<(u32, u32, u32)>,
+    coalesce: Option<nettest::CoalesceSpec>,
     /// After a TX run, keep the device open this many seconds (so that
     /// another process can read its counters), saying so on stdout.
     #[arg(long, value_name = "SECONDS")]
@@ -234,9 +234,7 @@ fn main() -> Result<()> {
             coalesce: args.coalesce,
         };
         let l = rr::run(&args.device, transactions, &options)?;
-        let coalesce = args.coalesce.map_or("off".to_string(), |(p, u, f)| {
-            format!("{p}:{u}{}", if f != 0 { ":adaptive" } else { "" })
-        });
+        let coalesce = args.coalesce.map_or("off".to_string(), |c| c.to_string());
         println!(
             "{}: {} request/response round trips, {} in flight, busy poll {} µs, {}, coalescing {coalesce}: {:.0}/s, p50 {:.1} µs, p99 {:.1} µs, worker {:.0} ns and {:.2} sleeps each",
             args.device, l.transactions, args.rr_depth, args.busyloop_us,

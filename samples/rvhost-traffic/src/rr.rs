@@ -13,7 +13,6 @@ use crate::rx::{inject, RxRing};
 use crate::tx::TxDriver;
 use crate::{cpu, Backend, NET_HDR_LEN};
 use anyhow::{ensure, Result};
-use nettest::VringCoalesce;
 use nettest::ETHERTYPE;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,7 +55,7 @@ pub struct Options {
     /// Wait for the RX interrupt instead of polling the used ring.
     pub interrupts: bool,
     /// rvhost's interrupt coalescing of both queues, `(packets, usecs, flags)`.
-    pub coalesce: Option<(u32, u32, u32)>,
+    pub coalesce: Option<nettest::CoalesceSpec>,
 }
 
 /// `transactions` round trips as `options` say.
@@ -76,15 +75,9 @@ pub fn run(device: &str, transactions: u32, options: &Options) -> Result<Latency
             set_busyloop_timeout(&rig.dev, queue, busyloop_us)?;
         }
     }
-    if let Some((max_packets, max_usecs, flags)) = coalesce {
+    if let Some(spec) = coalesce {
         for index in [RX, TX] {
-            let c = VringCoalesce {
-                index,
-                max_packets,
-                max_usecs,
-                flags,
-            };
-            nettest::set_vring_coalesce(&rig.dev, c)
+            nettest::set_vring_coalesce(&rig.dev, spec.for_queue(index))
                 .map_err(|e| anyhow::anyhow!("RVHOST_SET_VRING_COALESCE on {device}: {e}"))?;
         }
     }

@@ -74,7 +74,7 @@ pub struct RunArgs {
     /// (RVHOST_SET_VRING_COALESCE, virtio-net's NOTF_COAL semantics):
     /// PACKETS:USECS[:adaptive].
     #[arg(long, value_name = "PACKETS:USECS[:adaptive]", value_parser = nettest::parse_coalesce)]
-    pub coalesce: Option<(u32, u32, u32)>,
+    pub coalesce: Option<nettest::CoalesceSpec>,
     /// The guest polls used rings with interrupts off instead of
     /// sleeping until the device interrupts it.
     #[arg(long)]

@@ -148,7 +148,7 @@ fn e1000_nic(args: &RunArgs, vm: &Vm, tap: OwnedFd) -> Result<(Nic, Option<Recei
 }
 
 /// The virtio-net data path `backend` names, over the VM's RAM.
-fn data_path(backend: NetBackend, vm: &Vm, coalesce: Option<(u32, u32, u32)>) -> DataPath {
+fn data_path(backend: NetBackend, vm: &Vm, coalesce: Option<nettest::CoalesceSpec>) -> DataPath {
     match backend {
         NetBackend::Rvhost => DataPath::Vhost("/dev/rvhost-net".into(), vm.ram.clone(), coalesce),
         NetBackend::Vhost => DataPath::Vhost("/dev/vhost-net".into(), vm.ram.clone(), None),

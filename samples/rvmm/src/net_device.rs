@@ -29,7 +29,7 @@ pub const IRQ_GSI: u32 = 5;
 pub enum DataPath {
     /// A vhost-net device (its path) over this guest RAM.
     /// With rvhost's interrupt coalescing `(packets, usecs, flags)`.
-    Vhost(String, GuestRam, Option<(u32, u32, u32)>),
+    Vhost(String, GuestRam, Option<nettest::CoalesceSpec>),
     /// rvmm's own I/O thread.
     User(GuestRam),
 }

@@ -93,9 +93,8 @@ fn json(args: &RunArgs, outcome: &Outcome) -> Value {
         if case.device == "virtio-net" {
             out["indirect"] = args.indirect.into();
             out["mrg_rxbuf"] = args.mrg_rxbuf.into();
-            if let Some((packets, usecs, flags)) = args.coalesce {
-                let adaptive = if flags != 0 { ":adaptive" } else { "" };
-                out["coalesce"] = format!("{packets}:{usecs}{adaptive}").into();
+            if let Some(spec) = args.coalesce {
+                out["coalesce"] = spec.to_string().into();
             }
         }
     }

@@ -80,7 +80,7 @@ pub fn start(
     transport: &VirtioMmio,
     notifiers: &Notifiers,
     backend: RawFd,
-    coalesce: Option<(u32, u32, u32)>,
+    coalesce: Option<nettest::CoalesceSpec>,
 ) -> Result<KernNet> {
     check_rings(ram, transport)?;
     let fd = OpenOptions::new()
@@ -132,14 +132,9 @@ pub fn start(
         // The RX queue only: the guest asks for its TX interrupt when its
         // ring is full (at 3/4 with EVENT_IDX), and holding that one back
         // stalls its sending until the device has drained the whole ring.
-        if let (Some((max_packets, max_usecs, flags)), RX_QUEUE) = (coalesce, index) {
-            let c = nettest::VringCoalesce {
-                index: index as u32,
-                max_packets,
-                max_usecs,
-                flags,
-            };
-            nettest::set_vring_coalesce(&dev.fd, c).context("RVHOST_SET_VRING_COALESCE")?;
+        if let (Some(spec), RX_QUEUE) = (coalesce, index) {
+            nettest::set_vring_coalesce(&dev.fd, spec.for_queue(index as u32))
+                .context("RVHOST_SET_VRING_COALESCE")?;
         }
         // VhostNet::set_backend exists only on the crate's own `Net`.
         set_file(&dev.fd, VHOST_NET_SET_BACKEND(), index as u32, backend)?;
